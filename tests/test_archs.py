@@ -2,7 +2,17 @@ import json
 
 import pytest
 
-from nerfspace.archs import PRESETS, SCALES, SEEN, UNSEEN, ArchSpec, SpecError, get_preset, preset_name, resolve_archs
+from nerfspace.archs import (
+    PRESETS,
+    SCALES,
+    SEEN,
+    UNSEEN,
+    ArchSpec,
+    SpecError,
+    get_preset,
+    preset_name,
+    resolve_archs,
+)
 
 
 def test_thirteen_presets_at_both_scales():
@@ -33,7 +43,7 @@ def test_small_presets_fit_the_edge_budget():
 
 def test_unseen_variants_keep_their_relations():
     for scale in SCALES:
-        g = lambda n: get_preset(n, scale)  # noqa: E731
+        g = lambda n, s=scale: get_preset(n, s)  # noqa: E731
         assert g("mlp_2l").hidden_layers < g("mlp").hidden_layers < g("mlp_4l").hidden_layers
         assert g("mlp_w32").width < g("mlp").width < g("mlp_w128").width
         assert g("triplane_r16").plane_res < g("triplane").plane_res
@@ -49,7 +59,9 @@ def test_hash_table_sizes_per_level():
     assert get_preset("hash", "paper").hash_table_sizes == [4096] * 4
     assert get_preset("hash_t13", "paper").hash_table_sizes == [4096, 8192, 8192, 8192]
     assert get_preset("hash_t11", "paper").hash_table_sizes == [2048] * 4
-    odd = ArchSpec("hash", hash_levels=2, hash_log2_size=10, hash_features=2, hash_base_res=5, hash_max_res=20)
+    odd = ArchSpec(
+        "hash", hash_levels=2, hash_log2_size=10, hash_features=2, hash_base_res=5, hash_max_res=20
+    )
     assert odd.hash_resolutions == [5, 20]
     assert odd.hash_table_sizes == [128, 1024]  # 5^3 = 125 rounded up to a multiple of 8
 
@@ -62,10 +74,17 @@ def test_json_round_trip_and_registry_lookup():
     assert json.loads(get_preset("hash").to_json())["family"] == "hash"
 
 
-@pytest.mark.parametrize("bad", [
-    '{"family": "voxels"}', '{"family": "mlp", "n_freqs": 4, "activation": "tanh"}', '{"family": "mlp"}',
-    '{"family": "mlp", "n_freqs": 4, "depth": 3}', "not json", "[1, 2]",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"family": "voxels"}',
+        '{"family": "mlp", "n_freqs": 4, "activation": "tanh"}',
+        '{"family": "mlp"}',
+        '{"family": "mlp", "n_freqs": 4, "depth": 3}',
+        "not json",
+        "[1, 2]",
+    ],
+)
 def test_bad_specs_are_rejected(bad):
     with pytest.raises(SpecError):
         ArchSpec.from_json(bad)

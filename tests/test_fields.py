@@ -39,7 +39,9 @@ def test_frequency_encoding_order_is_tcnn():
     enc = frequency_encode(x, 2)
     assert enc.shape == (1, 12)
     # dim 1 (0.5), frequency 2^1: sin(2 * pi * 0.5), cos(...)
-    assert torch.allclose(enc[0, 4 + 2:4 + 4], torch.tensor([math.sin(math.pi), math.cos(math.pi)]), atol=1e-6)
+    assert torch.allclose(
+        enc[0, 4 + 2 : 4 + 4], torch.tensor([math.sin(math.pi), math.cos(math.pi)]), atol=1e-6
+    )
 
 
 def test_triplane_sampling_at_cell_centres():
@@ -62,7 +64,9 @@ def test_batched_equals_one_at_a_time_and_outputs_are_valid():
         assert rgb.shape == (3, 50, 3) and sigma.shape == (3, 50)
         assert (rgb > 0).all() and (rgb < 1).all() and (sigma >= 0).all()
         one_rgb, one_sigma = fields.query(spec, {n: t[1:2] for n, t in params.items()}, x[1:2])
-        assert torch.allclose(one_rgb[0], rgb[1], atol=1e-5) and torch.allclose(one_sigma[0], sigma[1], rtol=1e-4)
+        assert torch.allclose(one_rgb[0], rgb[1], atol=1e-5) and torch.allclose(
+            one_sigma[0], sigma[1], rtol=1e-4
+        )
 
 
 def test_mlp_field_matches_a_plain_torch_network():
@@ -82,7 +86,7 @@ def test_mlp_field_matches_a_plain_torch_network():
 def test_padding_rows_and_columns_start_at_zero():
     spec = get_preset("hash")
     params = fields.init_params(spec, 2)
-    assert (params["mlp.0.weight"][:, :, spec.spatial_dim:] == 0).all()
+    assert (params["mlp.0.weight"][:, :, spec.spatial_dim :] == 0).all()
     assert (params[f"mlp.{spec.hidden_layers}.weight"][:, 4:] == 0).all()
 
 

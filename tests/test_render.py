@@ -56,8 +56,12 @@ def test_gradients_flow_through_rendering():
     def field(x):
         return torch.full((*x.shape[:-1], 3), 0.5), sigma.expand(x.shape[:-1])
 
-    _, opacity = render_rays(field, torch.tensor([[[0.0, 0.0, 2.0]]]), torch.tensor([[[0.0, 0.0, -1.0]]]),
-                             samples_per_diagonal=1024)
+    _, opacity = render_rays(
+        field,
+        torch.tensor([[[0.0, 0.0, 2.0]]]),
+        torch.tensor([[[0.0, 0.0, -1.0]]]),
+        samples_per_diagonal=1024,
+    )
     opacity.sum().backward()
     # d/dsigma (1 - exp(-sigma * 1.4)) = 1.4 exp(-sigma * 1.4)
     assert math.isclose(sigma.grad.item(), 1.4 * math.exp(-1.5 * 1.4), rel_tol=1e-2)

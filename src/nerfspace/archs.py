@@ -18,9 +18,16 @@ ACTIVATIONS = ("relu", "sine")
 SCALES = ("small", "paper")
 SEEN = ("mlp", "triplane", "hash")
 UNSEEN = (
-    "mlp_2l", "mlp_4l", "mlp_w32", "mlp_w128",
-    "triplane_r16", "triplane_f8", "triplane_relu",
-    "hash_t11", "hash_t13", "hash_l8",
+    "mlp_2l",
+    "mlp_4l",
+    "mlp_w32",
+    "mlp_w128",
+    "triplane_r16",
+    "triplane_f8",
+    "triplane_relu",
+    "hash_t11",
+    "hash_t13",
+    "hash_l8",
 )
 PRESETS = SEEN + UNSEEN
 SCENE_BOX = 0.7  # every NeRF lives in [-0.7, 0.7]^3
@@ -61,7 +68,9 @@ class ArchSpec:
         if self.family not in FAMILIES:
             raise SpecError(f"unknown family {self.family!r}; expected one of {', '.join(FAMILIES)}")
         if self.activation not in ACTIVATIONS:
-            raise SpecError(f"unknown activation {self.activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+            raise SpecError(
+                f"unknown activation {self.activation!r}; expected one of {', '.join(ACTIVATIONS)}"
+            )
         if self.hidden_layers < 1 or self.width < 1 or self.n_freqs < 0:
             raise SpecError("hidden_layers and width must be >= 1 and n_freqs >= 0")
         if self.out_dim != 4 or self.out_pad < self.out_dim or self.in_multiple < 1:
@@ -72,7 +81,9 @@ class ArchSpec:
             raise SpecError("a triplane NeRF needs plane_res >= 2 and plane_features >= 1")
         if self.family == "hash":
             if self.hash_levels < 1 or self.hash_features < 1 or not 1 <= self.hash_log2_size <= 24:
-                raise SpecError("a hash NeRF needs hash_levels >= 1, hash_features >= 1, 1 <= hash_log2_size <= 24")
+                raise SpecError(
+                    "a hash NeRF needs hash_levels >= 1, hash_features >= 1, 1 <= hash_log2_size <= 24"
+                )
             if not 2 <= self.hash_base_res <= self.hash_max_res:
                 raise SpecError("a hash NeRF needs 2 <= hash_base_res <= hash_max_res")
 
@@ -171,18 +182,40 @@ class ArchSpec:
 # Paper scale: the released configuration (PAPER.md). Common: no bias, 4 outputs padded to 16.
 _PAPER_SEEN = {
     "mlp": ArchSpec("mlp", n_freqs=24, hidden_layers=3, width=64, activation="relu"),
-    "triplane": ArchSpec("triplane", n_freqs=48, plane_res=32, plane_features=16,
-                         hidden_layers=3, width=64, activation="sine"),
-    "hash": ArchSpec("hash", hash_levels=4, hash_log2_size=12, hash_features=2, hash_base_res=16,
-                     hash_max_res=128, hidden_layers=3, width=64, activation="relu", in_multiple=16),
+    "triplane": ArchSpec(
+        "triplane", n_freqs=48, plane_res=32, plane_features=16, hidden_layers=3, width=64, activation="sine"
+    ),
+    "hash": ArchSpec(
+        "hash",
+        hash_levels=4,
+        hash_log2_size=12,
+        hash_features=2,
+        hash_base_res=16,
+        hash_max_res=128,
+        hidden_layers=3,
+        width=64,
+        activation="relu",
+        in_multiple=16,
+    ),
 }
 # Small scale: sized for 2 CPU cores (every graph <= ~8,000 edges), same relations between variants.
 _SMALL_SEEN = {
     "mlp": ArchSpec("mlp", n_freqs=6, hidden_layers=3, width=32, activation="relu"),
-    "triplane": ArchSpec("triplane", n_freqs=4, plane_res=12, plane_features=8,
-                         hidden_layers=3, width=32, activation="sine"),
-    "hash": ArchSpec("hash", hash_levels=4, hash_log2_size=8, hash_features=2, hash_base_res=8,
-                     hash_max_res=64, hidden_layers=3, width=32, activation="relu", in_multiple=16),
+    "triplane": ArchSpec(
+        "triplane", n_freqs=4, plane_res=12, plane_features=8, hidden_layers=3, width=32, activation="sine"
+    ),
+    "hash": ArchSpec(
+        "hash",
+        hash_levels=4,
+        hash_log2_size=8,
+        hash_features=2,
+        hash_base_res=8,
+        hash_max_res=64,
+        hidden_layers=3,
+        width=32,
+        activation="relu",
+        in_multiple=16,
+    ),
 }
 
 
@@ -237,5 +270,7 @@ def resolve_archs(arg: str) -> list[str]:
         raise SpecError("no architecture given")
     for n in names:
         if n not in PRESETS:
-            raise SpecError(f"unknown architecture {n!r}; presets are {', '.join(PRESETS)} (or seen/unseen/all)")
+            raise SpecError(
+                f"unknown architecture {n!r}; presets are {', '.join(PRESETS)} (or seen/unseen/all)"
+            )
     return list(dict.fromkeys(names))

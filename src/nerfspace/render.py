@@ -15,6 +15,7 @@ import torch
 from nerfspace.archs import SCENE_BOX
 
 BACKGROUND = 1.0
+MIN_TRANSMITTANCE = 1e-4  # samples behind this much opacity get no gradient pass
 
 
 @dataclass
@@ -44,7 +45,9 @@ def look_at(eye: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tens
     return torch.stack([right, true_up, -fwd, eye], dim=-1)
 
 
-def orbit_cameras(n: int, size: int, radius: float = 2.0, fov_deg: float = 40.0, offset: float = 0.0) -> Cameras:
+def orbit_cameras(
+    n: int, size: int, radius: float = 2.0, fov_deg: float = 40.0, offset: float = 0.0
+) -> Cameras:
     """``n`` cameras spread over the upper part of a sphere (golden-angle spiral in azimuth,
     elevations from -10 to 60 degrees). ``offset`` in [0, 1) shifts the spiral so held-out views
     differ from training views. Deterministic."""
@@ -56,6 +59,18 @@ def orbit_cameras(n: int, size: int, radius: float = 2.0, fov_deg: float = 40.0,
     )
     focal = 0.5 * size / math.tan(math.radians(fov_deg) / 2)
     return Cameras(look_at(eye).float(), focal, size)
+
+
+def project(cams: Cameras, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixel row, column (continuous, pixel centres at integers) and depth in front of the camera
+    of world points ``x`` [P, 3] in every camera: three [V, P] tensors (inverse of `camera_rays`)."""
+    rot, eye = cams.c2w[:, :, :3], cams.c2w[:, :, 3]
+    p = torch.einsum("vji,vpj->vpi", rot, x[None] - eye[:, None])  # world -> camera axes
+    depth = -p[..., 2]
+    half = cams.size / 2 - 0.5
+    col = cams.focal * p[..., 0] / depth + half
+    row = half - cams.focal * p[..., 1] / depth
+    return row, col, depth
 
 
 def camera_rays(cams: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,8 +113,12 @@ def unpack_bits(bits: torch.Tensor, res: int) -> torch.Tensor:
 # ---- volume rendering ----------------------------------------------------------------------------
 
 
-def box_intersect(origins: torch.Tensor, dirs: torch.Tensor, lo: torch.Tensor | float = -SCENE_BOX,
-                  hi: torch.Tensor | float = SCENE_BOX) -> tuple[torch.Tensor, torch.Tensor]:
+def box_intersect(
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    lo: torch.Tensor | float = -SCENE_BOX,
+    hi: torch.Tensor | float = SCENE_BOX,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry and exit distances of rays [..., 3] into the box [lo, hi] (exit <= entry for a miss)."""
     inv = 1.0 / torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
     t0 = (lo - origins) * inv
@@ -129,9 +148,14 @@ def step_size(samples_per_diagonal: int) -> float:
     return 2 * SCENE_BOX * math.sqrt(3.0) / samples_per_diagonal
 
 
-def render_rays(field: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], origins: torch.Tensor,
-                dirs: torch.Tensor, occupancy: torch.Tensor | None = None, samples_per_diagonal: int = 128,
-                jitter: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def render_rays(
+    field: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    occupancy: torch.Tensor | None = None,
+    samples_per_diagonal: int = 128,
+    jitter: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Volume-render rays through K fields at once; only samples in occupied cells are evaluated.
 
     ``field(x [K, P, 3]) -> (rgb [K, P, 3], sigma [K, P])``; ``origins``/``dirs`` [K, N, 3];
@@ -164,33 +188,52 @@ def render_rays(field: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor
         res = occupancy.shape[-1]
         live = occupancy.reshape(k, -1)[net, cell_index(pts, res)]
         ray, pts, net = ray[live], pts[live], net[live]
+    if torch.is_grad_enabled():
+        # early ray termination: a gradient-free pass finds the samples hidden behind opaque matter
+        with torch.no_grad():
+            _, sigma = _evaluate(field, k, net, pts)
+            keep = _transmittance(sigma * dt, ray, k * n) > MIN_TRANSMITTANCE
+        ray, pts, net = ray[keep], pts[keep], net[keep]
 
-    # evaluate: pad each field's samples to the largest count
-    counts = torch.bincount(net, minlength=k)
-    slot = torch.arange(ray.shape[0]) - (torch.cumsum(counts, 0) - counts)[net]
-    x = torch.zeros(k, int(counts.max()) if ray.numel() else 0, 3)
-    x[net, slot] = pts
-    rgb, sigma = field(x)
-    rgb, sigma = rgb[net, slot], sigma[net, slot]
-
-    # composite per ray: transmittance from an exclusive cumulative sum of optical depth
+    rgb, sigma = _evaluate(field, k, net, pts)
     tau = sigma * dt
-    csum = torch.cumsum(tau.double(), 0)
-    excl = csum - tau.double()
-    ray_counts = torch.bincount(ray, minlength=k * n)
-    start = excl[(torch.cumsum(ray_counts, 0) - ray_counts).clamp(max=max(ray.shape[0] - 1, 0))] if ray.numel() \
-        else torch.zeros(k * n, dtype=torch.float64)
-    trans = torch.exp(-(excl - start[ray])).float()
-    weights = trans * (1.0 - torch.exp(-tau))
+    weights = _transmittance(tau, ray, k * n) * (1.0 - torch.exp(-tau))
     opacity = torch.zeros(k * n).index_add(0, ray, weights)
     color = torch.zeros(k * n, 3).index_add(0, ray, weights[:, None] * rgb)
     color = color + (1.0 - opacity[:, None]) * BACKGROUND
     return color.reshape(k, n, 3), opacity.reshape(k, n)
 
 
-def render_images(field: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], k: int, cams: Cameras,
-                  occupancy: torch.Tensor | None = None, samples_per_diagonal: int = 128,
-                  chunk: int = 4096) -> torch.Tensor:
+def _evaluate(field, k: int, net: torch.Tensor, pts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluate packed samples ``pts`` [M, 3] of fields ``net`` [M] in one batched call, padding
+    each field's samples to the largest count."""
+    counts = torch.bincount(net, minlength=k)
+    slot = torch.arange(net.shape[0]) - (torch.cumsum(counts, 0) - counts)[net]
+    x = torch.zeros(k, int(counts.max()) if net.numel() else 0, 3)
+    x[net, slot] = pts
+    rgb, sigma = field(x)
+    return rgb[net, slot], sigma[net, slot]
+
+
+def _transmittance(tau: torch.Tensor, ray: torch.Tensor, n_rays: int) -> torch.Tensor:
+    """Transmittance before each packed sample (samples grouped by ray, in ray order), from an
+    exclusive cumulative sum of optical depth ``tau`` (in float64: the sum runs over all rays)."""
+    if ray.numel() == 0:
+        return tau
+    excl = torch.cumsum(tau.double(), 0) - tau.double()
+    counts = torch.bincount(ray, minlength=n_rays)
+    first = (torch.cumsum(counts, 0) - counts).clamp(max=ray.shape[0] - 1)
+    return torch.exp(-(excl - excl[first][ray])).float()
+
+
+def render_images(
+    field: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    k: int,
+    cams: Cameras,
+    occupancy: torch.Tensor | None = None,
+    samples_per_diagonal: int = 128,
+    chunk: int = 4096,
+) -> torch.Tensor:
     """Render K fields from the same cameras, without gradients → [K, V, H, W, 3]."""
     o, d = camera_rays(cams)
     shape = o.shape[:-1]
@@ -198,6 +241,6 @@ def render_images(field: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tens
     out = []
     with torch.no_grad():
         for i in range(0, o.shape[0], chunk):
-            oi, di = o[i:i + chunk].expand(k, -1, -1), d[i:i + chunk].expand(k, -1, -1)
+            oi, di = o[i : i + chunk].expand(k, -1, -1), d[i : i + chunk].expand(k, -1, -1)
             out.append(render_rays(field, oi, di, occupancy, samples_per_diagonal)[0])
     return torch.cat(out, 1).reshape(k, *shape, 3)

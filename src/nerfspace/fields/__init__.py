@@ -38,7 +38,9 @@ def trunc_exp(x: torch.Tensor) -> torch.Tensor:
     return _TruncExp.apply(x)
 
 
-def init_params(spec: ArchSpec, k: int = 1, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def init_params(
+    spec: ArchSpec, k: int = 1, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
     """Fresh parameters for K fields. Weights are uniform(+-sqrt(6/fan_in)); rows of the padded
     outputs and columns of the padded inputs start (and, receiving no gradient, stay) at zero."""
     params: dict[str, torch.Tensor] = {}
@@ -54,9 +56,9 @@ def init_params(spec: ArchSpec, k: int = 1, generator: torch.Generator | None = 
             bound = math.sqrt(6.0 / fan_in)
             t = (torch.rand(k, *shape, generator=generator) * 2 - 1) * bound
             if name == "mlp.0.weight":
-                t[:, :, spec.spatial_dim + spec.encoding_dim:] = 0.0
+                t[:, :, spec.spatial_dim + spec.encoding_dim :] = 0.0
             if out == spec.out_pad:
-                t[:, spec.out_dim:, :] = 0.0
+                t[:, spec.out_dim :, :] = 0.0
         params[name] = t
     return params
 
@@ -78,7 +80,9 @@ def mlp_input(spec: ArchSpec, params: dict[str, torch.Tensor], x: torch.Tensor) 
     return torch.nn.functional.pad(h, (0, pad)) if pad else h
 
 
-def query(spec: ArchSpec, params: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def query(
+    spec: ArchSpec, params: dict[str, torch.Tensor], x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """RGB [K, P, 3] in (0, 1) and density [K, P] >= 0 of K fields at world points ``x`` [K, P, 3]."""
     n = len(spec.layer_shapes)
     weights = [params[f"mlp.{i}.weight"] for i in range(n)]

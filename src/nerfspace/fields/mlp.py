@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def mlp_forward(weights: list[torch.Tensor], biases: list[torch.Tensor] | None, x: torch.Tensor,
-                activation: str) -> torch.Tensor:
+def mlp_forward(
+    weights: list[torch.Tensor], biases: list[torch.Tensor] | None, x: torch.Tensor, activation: str
+) -> torch.Tensor:
     """``weights[i]``: [K, out, in] (PyTorch layout); ``x``: [K, P, in] → [K, P, out_last].
     The activation follows every layer but the last."""
     act = torch.relu if activation == "relu" else torch.sin

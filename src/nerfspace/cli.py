@@ -1,0 +1,241 @@
+"""The `nerfspace` command line. Errors print as one line (exit 2 for bad input, 1 otherwise);
+``--debug`` shows the traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from nerfspace.archs import PRESETS, SCALES, SEEN, get_preset, resolve_archs
+from nerfspace.errors import InputError, NerfspaceError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Learning on NeRF weights.",
+)
+zoo_app = typer.Typer(no_args_is_help=True, help="Build and inspect NeRF zoos.")
+app.add_typer(zoo_app, name="zoo")
+console = Console(stderr=True)
+out = Console()
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    _state["debug"] = debug
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _emit_json(obj) -> None:
+    print(json.dumps(obj, indent=1))
+
+
+@zoo_app.command("build")
+def zoo_build(
+    out_dir: Path = typer.Argument(
+        ..., metavar="OUT", help="Zoo folder (created; resumed if it holds this zoo)."
+    ),
+    classes: str = typer.Option("all", help="'all' or comma-separated categories."),
+    objects_per_class: int = typer.Option(2, "--objects-per-class", "-n", help="Objects per category."),
+    archs: str = typer.Option(None, help="seen|unseen|all|name,... (default: the protocol)."),
+    fit: str = typer.Option(
+        "photometric", help="photometric (from rendered views) or distill (from the field)."
+    ),
+    scale: str = typer.Option("small", help="small (CPU) or paper."),
+    seed: int = typer.Option(0, help="Seed of objects, splits and fits."),
+    workers: int = typer.Option(1, help="Parallel worker processes."),
+) -> None:
+    """Fit a zoo of NeRFs of procedural objects."""
+    from nerfspace.shapes import CATEGORIES
+    from nerfspace.zoo import ZooConfig, build_zoo, zoo_info
+
+    cls = CATEGORIES if classes == "all" else tuple(c.strip() for c in classes.split(",") if c.strip())
+    if workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    cfg = ZooConfig(cls, objects_per_class, tuple(resolve_archs(archs)) if archs else None, fit, scale, seed)
+    with _progress() as bar:
+        task = bar.add_task(f"fitting NeRFs ({fit}, {scale})", total=None)
+        build_zoo(
+            out_dir, cfg, workers, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    _print_info(zoo_info(out_dir))
+
+
+def _print_info(info: dict) -> None:
+    table = Table(
+        title=f"zoo {info['zoo']}: {info['objects']} objects, {info['nerfs']} NeRFs "
+        f"({info['fit']}, {info['scale']}{'' if info['complete'] else ', incomplete'})"
+    )
+    for col in ("preset", "count", "PSNR min", "median", "max"):
+        table.add_column(col, justify="left" if col == "preset" else "right")
+    for p in PRESETS:
+        if p in info["presets"]:
+            v = info["presets"][p]
+            table.add_row(p, str(v["count"]), *(f"{v['psnr'][s]:.2f}" for s in ("min", "median", "max")))
+    out.print(table)
+    out.print("splits: " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
+
+
+@zoo_app.command("info")
+def zoo_info_cmd(
+    zoo: Path = typer.Argument(..., help="Zoo folder."), as_json: bool = typer.Option(False, "--json")
+):
+    """Counts by split, category and architecture; PSNR per preset."""
+    from nerfspace.zoo import zoo_info
+
+    info = zoo_info(zoo)
+    _emit_json(info) if as_json else _print_info(info)
+
+
+@app.command()
+def archs(
+    scale: str = typer.Option("small", help="small or paper."), as_json: bool = typer.Option(False, "--json")
+):
+    """The 13 architecture presets and their sizes."""
+    if scale not in SCALES:
+        raise InputError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    rows = {
+        p: {
+            "seen": p in SEEN,
+            "params": get_preset(p, scale).n_params,
+            "spec": get_preset(p, scale).to_dict(),
+        }
+        for p in PRESETS
+    }
+    if as_json:
+        _emit_json({"scale": scale, "presets": rows})
+        return
+    table = Table(title=f"presets ({scale} scale)")
+    for col in ("name", "seen", "family", "params", "layers x width", "act", "spatial"):
+        table.add_column(col)
+    for p, r in rows.items():
+        s = get_preset(p, scale)
+        spatial = {
+            "mlp": "-",
+            "triplane": f"3x{s.plane_res}^2 x {s.plane_features}",
+            "hash": f"{s.hash_levels} lvl x 2^{s.hash_log2_size} x {s.hash_features}, "
+            f"{s.hash_base_res}->{s.hash_max_res}",
+        }[s.family]
+        table.add_row(
+            p,
+            "yes" if r["seen"] else "",
+            s.family,
+            f"{r['params']:,}",
+            f"{s.hidden_layers} x {s.width}",
+            s.activation,
+            spatial,
+        )
+    out.print(table)
+
+
+@app.command()
+def inspect(
+    nerf_file: Path = typer.Argument(..., metavar="NERF_FILE"), as_json: bool = typer.Option(False, "--json")
+):
+    """Spec, parameter count and metadata of a NeRF file."""
+    from nerfspace.zoo import load_nerf
+
+    nerf = load_nerf(nerf_file)
+    info = {
+        "file": str(nerf_file),
+        "preset": nerf.preset,
+        "family": nerf.spec.family,
+        "params": nerf.spec.n_params,
+        "tensors": {n: list(t.shape) for n, t in nerf.params.items()},
+        "spec": nerf.spec.to_dict(),
+        "occupancy": {"res": nerf.occupancy.shape[-1], "occupied": float(nerf.occupancy.float().mean())},
+        "meta": nerf.meta,
+    }
+    if as_json:
+        _emit_json(info)
+        return
+    out.print(f"[bold]{nerf_file}[/]: {info['preset']} ({info['family']}), {info['params']:,} parameters")
+    for n, shape in info["tensors"].items():
+        out.print(f"  {n:16s} {tuple(shape)}")
+    out.print(
+        f"  occupancy {info['occupancy']['res']}^3, {100 * info['occupancy']['occupied']:.1f}% occupied"
+    )
+    out.print("  " + ", ".join(f"{k}={v}" for k, v in sorted(nerf.meta.items())))
+
+
+@app.command()
+def render(
+    nerf_file: Path = typer.Argument(..., metavar="NERF_FILE"),
+    out_png: Path = typer.Option(..., "--out", help="PNG to write."),
+    size: int = typer.Option(128, help="Image size in pixels."),
+    views: int = typer.Option(4, help="Views side by side."),
+):
+    """Render a NeRF file from a few views into one PNG."""
+    from nerfspace.render import orbit_cameras
+    from nerfspace.report.images import save_png
+    from nerfspace.zoo import fit_config, load_nerf
+
+    if not 8 <= size <= 2048 or not 1 <= views <= 16:
+        raise InputError("--size must be in [8, 2048] and --views in [1, 16]")
+    if out_png.suffix.lower() != ".png":
+        raise InputError(f"{out_png}: --out must end in .png")
+    nerf = load_nerf(nerf_file)
+    spd = fit_config(scale=nerf.meta.get("scale", "small")).samples_per_diagonal
+    images = nerf.render(orbit_cameras(views, size, offset=0.25), spd)
+    save_png(out_png, images)
+    out.print(f"wrote {out_png} ({views} views of {size}x{size})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn errors into one line and an exit code."""
+    try:
+        app(args=argv, prog_name="nerfspace")  # usage errors print and exit 2 here
+        return 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
+    except NerfspaceError as e:
+        if _state["debug"]:
+            traceback.print_exc()
+        console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        return 2 if isinstance(e, InputError) else 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - last resort: one line, details behind --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        console.print(
+            f"[red]internal error:[/] {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,245 @@
+"""Building a NeRF zoo: plan (objects, splits, NeRFs), fit in batches of one spec, resume.
+
+Layout of a zoo folder::
+
+    ZOO/manifest.json                      plan: config, objects with splits, planned NeRFs
+    ZOO/nerfs/<preset>/<object_id>.safetensors
+
+The plan is a pure function of the config, so a restarted build finds the same plan, skips every
+NeRF file already written (files are written atomically, so one that exists is complete) and fits
+the rest. NeRFs are fitted in batches of one preset; every NeRF draws its randomness from its own
+seed, so the zoo does not depend on how the work was split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from nerfspace.archs import PRESETS, SCALES, SEEN, get_preset
+from nerfspace.atomic import atomic_write_json
+from nerfspace.errors import InputError
+from nerfspace.seeding import derive_seed
+from nerfspace.shapes import CATEGORIES, make_object
+from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config
+from nerfspace.zoo.storage import NeRF, read_metadata, save_nerf
+
+ZOO_FORMAT = "nerfspace-zoo/1"
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """What a zoo holds. ``archs`` None applies the protocol: the seen presets for train/val
+    objects, all 13 for test objects; otherwise every object gets the listed presets."""
+
+    classes: tuple[str, ...] = CATEGORIES
+    objects_per_class: int = 10
+    archs: tuple[str, ...] | None = None
+    fit: str = "photometric"
+    scale: str = "small"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for c in self.classes:
+            if c not in CATEGORIES:
+                raise InputError(f"unknown category {c!r}; categories are {', '.join(CATEGORIES)}")
+        if not self.classes:
+            raise InputError("no category given")
+        if self.objects_per_class <= 0:
+            raise InputError(f"--objects-per-class must be >= 1, got {self.objects_per_class}")
+        for a in self.archs or ():
+            if a not in PRESETS:
+                raise InputError(f"unknown architecture {a!r}; presets are {', '.join(PRESETS)}")
+        if self.fit not in FIT_MODES:
+            raise InputError(f"unknown fit mode {self.fit!r}; expected one of {', '.join(FIT_MODES)}")
+        if self.scale not in SCALES:
+            raise InputError(f"unknown scale {self.scale!r}; expected one of {', '.join(SCALES)}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        d["archs"] = list(self.archs) if self.archs is not None else None
+        return d
+
+
+def split_counts(n: int) -> dict[str, int]:
+    """Objects per split for ``n`` objects of a category: ~70/10/20, at least one test object
+    from 2 objects and one validation object from 3."""
+    test = max(1, round(0.2 * n)) if n >= 2 else 0
+    val = max(1, round(0.1 * n)) if n >= 3 else 0
+    return {"train": n - test - val, "val": val, "test": test}
+
+
+def plan(cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
+    """The manifest of a zoo: objects with seeds and splits, and the NeRFs to fit."""
+    objects, nerfs = [], []
+    for cat in cfg.classes:
+        counts = split_counts(cfg.objects_per_class)
+        order = torch.randperm(
+            cfg.objects_per_class,
+            generator=torch.Generator().manual_seed(derive_seed("split", cfg.seed, cat)),
+        ).tolist()
+        labels = [s for s in SPLITS for _ in range(counts[s])]
+        for i in range(cfg.objects_per_class):
+            objects.append(
+                {
+                    "id": f"{cat}_{i:04d}",
+                    "category": cat,
+                    "seed": derive_seed("object", cfg.seed, cat, i),
+                    "split": labels[order.index(i)],
+                }
+            )
+    for obj in objects:
+        presets = cfg.archs or (PRESETS if obj["split"] == "test" else SEEN)
+        for p in presets:
+            nerfs.append(
+                {
+                    "file": f"nerfs/{p}/{obj['id']}.safetensors",
+                    "object": obj["id"],
+                    "preset": p,
+                    "seed": derive_seed("nerf", cfg.seed, obj["id"], p),
+                }
+            )
+    nerfs.sort(key=lambda n: (PRESETS.index(n["preset"]), n["object"]))
+    return {
+        "format": ZOO_FORMAT,
+        "config": cfg.to_dict(),
+        "fit_config": fit_cfg.to_dict(),
+        "objects": objects,
+        "nerfs": nerfs,
+        "complete": False,
+    }
+
+
+def load_manifest(zoo: Path) -> dict:
+    """Read and check a zoo's manifest."""
+    zoo = Path(zoo)
+    path = zoo / MANIFEST
+    if not zoo.is_dir():
+        raise InputError(f"{zoo}: not a zoo folder")
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise InputError(f"{zoo}: not a zoo (no {MANIFEST})") from e
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: unreadable manifest ({e})") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != ZOO_FORMAT:
+        raise InputError(f"{path}: not a nerfspace zoo manifest")
+    return manifest
+
+
+def is_done(path: Path) -> bool:
+    """A NeRF file exists and is readable (writes are atomic, so it is complete)."""
+    if not path.exists():
+        return False
+    try:
+        read_metadata(path)
+        return True
+    except InputError:
+        return False
+
+
+def _prepare(out: Path, cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
+    """Create the zoo folder or check that an existing one holds the same plan."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    manifest = plan(cfg, fit_cfg)
+    if (out / MANIFEST).exists():
+        old = load_manifest(out)
+        if old["config"] != manifest["config"] or old["fit_config"] != manifest["fit_config"]:
+            raise InputError(
+                f"{out}: holds a zoo built with other settings ({old['config']}); use a new folder"
+            )
+    elif out.exists() and any(out.iterdir()):
+        raise InputError(f"{out}: folder is not empty and holds no zoo")
+    out.mkdir(parents=True, exist_ok=True)
+    for p in out.glob("nerfs/*/.*.tmp"):  # leftovers of a killed write
+        p.unlink()
+    atomic_write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+def _fit_batch(
+    out: str,
+    preset: str,
+    jobs: list[dict],
+    objects: dict[str, dict],
+    scale: str,
+    fit_cfg: FitConfig,
+    threads: int,
+) -> list[float]:
+    """Fit and write one batch of NeRFs of one preset (runs in a worker process or inline)."""
+    torch.set_num_threads(threads)
+    spec = get_preset(preset, scale)
+    objs = [make_object(objects[j["object"]]["category"], objects[j["object"]]["seed"]) for j in jobs]
+    result = fit(spec, objs, [j["seed"] for j in jobs], fit_cfg)
+    for i, job in enumerate(jobs):
+        obj = objects[job["object"]]
+        meta = {
+            "object_id": obj["id"],
+            "category": obj["category"],
+            "split": obj["split"],
+            "fit": fit_cfg.mode,
+            "psnr": f"{result.psnr[i]:.4f}",
+            "seed": str(job["seed"]),
+            "preset": preset,
+            "scale": scale,
+        }
+        nerf = NeRF(spec, {n: t[i] for n, t in result.params.items()}, result.occupancy[i], meta)
+        path = Path(out) / job["file"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_nerf(path, nerf)
+    return result.psnr
+
+
+def build_zoo(
+    out: Path,
+    cfg: ZooConfig,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    fit_cfg: FitConfig | None = None,
+) -> dict:
+    """Build (or resume) the zoo at ``out``. ``progress(done, total)`` is called as NeRFs finish.
+    ``fit_cfg`` defaults to the settings of the zoo's scale and fit mode. Returns the manifest."""
+    out = Path(out)
+    fit_cfg = fit_cfg or fit_config(cfg.fit, cfg.scale)
+    if fit_cfg.mode != cfg.fit:
+        raise InputError(f"fit config mode {fit_cfg.mode!r} differs from the zoo's {cfg.fit!r}")
+    manifest = _prepare(out, cfg, fit_cfg)
+    batch = fit_cfg.batch
+    todo = [n for n in manifest["nerfs"] if not is_done(out / n["file"])]
+    total, done = len(manifest["nerfs"]), len(manifest["nerfs"]) - len(todo)
+    objects = {o["id"]: o for o in manifest["objects"]}
+    batches = []
+    for preset in PRESETS:
+        jobs = [n for n in todo if n["preset"] == preset]
+        batches += [(preset, jobs[i : i + batch]) for i in range(0, len(jobs), batch)]
+    if progress:
+        progress(done, total)
+    cores = os.cpu_count() or 1
+    args = [(str(out), p, jobs, objects, cfg.scale, fit_cfg) for p, jobs in batches]
+    if workers <= 1:
+        for a in args:
+            _fit_batch(*a, threads=torch.get_num_threads())
+            done += len(a[2])
+            if progress:
+                progress(done, total)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            futures = [pool.submit(_fit_batch, *a, threads=max(1, cores // workers)) for a in args]
+            for a, f in zip(args, futures, strict=True):
+                f.result()
+                done += len(a[2])
+                if progress:
+                    progress(done, total)
+    manifest["complete"] = True
+    atomic_write_json(out / MANIFEST, manifest)
+    return manifest
