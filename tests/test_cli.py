@@ -49,6 +49,8 @@ def test_inspect_and_render(capsys, nerf_file, tmp_path):
         (["--objects-per-class", "0"], "must be >= 1"),
         (["--fit", "magic"], "unknown fit mode"),
         (["--scale", "huge"], "unknown scale"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--workers", "0"], "--workers must be >= 1"),
     ],
 )
 def test_zoo_build_bad_arguments(capsys, tmp_path, args, needle):
@@ -79,3 +81,22 @@ def test_damaged_nerf_files_fail_cleanly(capsys, nerf_file, tmp_path, damage):
 def test_zoo_info_on_a_non_zoo(capsys, tmp_path):
     code, _, err = run(capsys, "zoo", "info", str(tmp_path))
     assert code == 2 and "not a zoo" in err
+
+
+def test_zoo_build_json_and_a_damaged_zoo(capsys, tmp_path, tiny_fit, monkeypatch):
+    import nerfspace.zoo as zoo_pkg
+
+    monkeypatch.setattr(zoo_pkg, "fit_config", lambda mode, scale: tiny_fit)
+    out_dir = tmp_path / "zoo"
+    code, out, _ = run(capsys, "zoo", "build", str(out_dir), "--classes", "bench", "-n", "1", "--json")
+    info = json.loads(out)
+    assert (
+        code == 0
+        and info["nerfs"] == 3
+        and info["complete"]
+        and set(info["presets"]) == {"mlp", "triplane", "hash"}
+    )
+    victim = out_dir / "nerfs" / "hash" / "bench_0000.safetensors"
+    victim.write_bytes(victim.read_bytes()[:50])
+    code, _, err = run(capsys, "zoo", "info", str(out_dir))
+    assert code == 2 and str(victim) in err and "truncated or corrupted" in err

@@ -71,21 +71,37 @@ def zoo_build(
     scale: str = typer.Option("small", help="small (CPU) or paper."),
     seed: int = typer.Option(0, help="Seed of objects, splits and fits."),
     workers: int = typer.Option(1, help="Parallel worker processes."),
+    steps: int = typer.Option(None, help="Fitting steps per NeRF (default: the scale's setting)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the zoo summary as JSON."),
 ) -> None:
     """Fit a zoo of NeRFs of procedural objects."""
+    from dataclasses import replace
+
     from nerfspace.shapes import CATEGORIES
-    from nerfspace.zoo import ZooConfig, build_zoo, zoo_info
+    from nerfspace.zoo import ZooConfig, build_zoo, fit_config, zoo_info
 
     cls = CATEGORIES if classes == "all" else tuple(c.strip() for c in classes.split(",") if c.strip())
     if workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
+    if steps is not None and steps < 1:
+        raise InputError(f"--steps must be >= 1, got {steps}")
     cfg = ZooConfig(cls, objects_per_class, tuple(resolve_archs(archs)) if archs else None, fit, scale, seed)
-    with _progress() as bar:
-        task = bar.add_task(f"fitting NeRFs ({fit}, {scale})", total=None)
-        build_zoo(
-            out_dir, cfg, workers, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
-    _print_info(zoo_info(out_dir))
+    fit_cfg = fit_config(fit, scale) if steps is None else replace(fit_config(fit, scale), steps=steps)
+    bar, task = _progress(), None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:  # start drawing only once the zoo folder checked out
+            bar.start()
+            task = bar.add_task(f"fitting NeRFs ({fit}, {scale})", total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        build_zoo(out_dir, cfg, workers, progress=on_progress, fit_cfg=fit_cfg)
+    finally:
+        bar.stop()
+    info = zoo_info(out_dir)
+    _emit_json(info) if as_json else _print_info(info)
 
 
 def _print_info(info: dict) -> None:

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from nerfspace.archs import SCENE_BOX
-from nerfspace.render import BACKGROUND, Cameras, camera_rays, look_at
+from nerfspace.render import BACKGROUND, Cameras, box_intersect, camera_rays, look_at
 from nerfspace.shapes.categories import CATEGORIES, make_object
 from nerfspace.shapes.sdf import SDFObject
 
@@ -40,13 +40,6 @@ def shaded_color(obj: SDFObject, x: Tensor) -> Tensor:
     """Shaded colour [N, 3] at points ``x`` [N, 3], exactly as the sphere tracer shades a hit there."""
     lambert = (sdf_normals(obj, x) @ LIGHT_DIR.to(x.device)).clamp_min(0)
     return obj.albedo(x) * (AMBIENT + DIFFUSE * lambert)[:, None]
-
-
-def _ray_box(origins: Tensor, dirs: Tensor, box: Tensor) -> tuple[Tensor, Tensor]:
-    """Entry and exit distances of rays [N, 3] through the box [2, 3] (entry clamped at 0)."""
-    inv = 1.0 / torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
-    t0, t1 = (box[0] - origins) * inv, (box[1] - origins) * inv
-    return torch.minimum(t0, t1).amax(-1).clamp_min(0), torch.maximum(t0, t1).amin(-1)
 
 
 class _CoarseBound:
@@ -95,7 +88,7 @@ def _march(obj: SDFObject, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tenso
     sphere-trace the exact SDF (at most MAX_STEPS evaluations per ray) until it is below HIT_EPS."""
     scene = torch.tensor([[-SCENE_BOX] * 3, [SCENE_BOX] * 3])
     box = torch.stack([obj.bounds[0].maximum(scene[0]), obj.bounds[1].minimum(scene[1])]).to(origins.device)
-    t, t_end = _ray_box(origins, dirs, box)
+    t, t_end = box_intersect(origins, dirs, box[0], box[1])
     coarse = _CoarseBound(obj, box)
     t, _ = _advance(coarse, origins, dirs, t, t_end, coarse.tolerance, 4 * GRID_RES)
     t, hit = _advance(obj.sdf, origins, dirs, t, t_end, HIT_EPS, MAX_STEPS)

@@ -14,6 +14,7 @@ seed, so the zoo does not depend on how the work was split.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -154,9 +155,15 @@ def _prepare(out: Path, cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
     manifest = plan(cfg, fit_cfg)
     if (out / MANIFEST).exists():
         old = load_manifest(out)
-        if old["config"] != manifest["config"] or old["fit_config"] != manifest["fit_config"]:
+        changed = [
+            f"{part}.{key}"
+            for part in ("config", "fit_config")
+            for key, value in manifest[part].items()
+            if old.get(part, {}).get(key) != value
+        ]
+        if changed:
             raise InputError(
-                f"{out}: holds a zoo built with other settings ({old['config']}); use a new folder"
+                f"{out}: holds a zoo built with other settings ({', '.join(changed)}); use a new folder"
             )
     elif out.exists() and any(out.iterdir()):
         raise InputError(f"{out}: folder is not empty and holds no zoo")
@@ -233,7 +240,7 @@ def build_zoo(
             if progress:
                 progress(done, total)
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_fit_batch, *a, threads=max(1, cores // workers)) for a in args]
             for a, f in zip(args, futures, strict=True):
                 f.result()

@@ -9,7 +9,7 @@ depend on which other NeRFs share its batch. Quality is the PSNR of held-out vie
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -52,7 +52,7 @@ class FitConfig:
     batch: int = 8  # NeRFs of one spec fitted together
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return asdict(self)
 
 
 def fit_config(mode: str = "photometric", scale: str = "small") -> FitConfig:
@@ -169,8 +169,9 @@ def fit(
 
     history, running = [], 0.0
     density = torch.zeros(k, cfg.occ_res**3)
+    occupancy = None  # distillation samples points directly and needs no grid until the end
     for step in range(cfg.steps):
-        if step % cfg.occ_every == 0:
+        if cfg.mode == "photometric" and step % cfg.occ_every == 0:
             density = torch.maximum(density * cfg.occ_decay, cell_density(spec, params, cfg.occ_res, gens))
             occupancy = occupied(density, cfg) & hull
         loss = step_fn(occupancy)

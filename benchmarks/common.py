@@ -1,0 +1,104 @@
+"""Shared by the benchmark scripts: results files and the BENCHMARKS.md writer.
+
+Every script stores its measurements as JSON in benchmarks/results/ and then rewrites BENCHMARKS.md
+from all results present, so the file is only ever written by these scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def save_result(name: str, data: dict) -> None:
+    """Store one benchmark's results (with the command and machine) and regenerate BENCHMARKS.md."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {
+        "command": "python " + " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        **data,
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_benchmarks_md()
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_benchmarks_md() -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by the scripts in `benchmarks/` (never by hand); each section names the",
+        "command that produced it. Raw numbers: `benchmarks/results/*.json`.",
+        "",
+    ]
+    q = _load("fit_quality")
+    if q:
+        c = q["fit_config"]
+        lines += [
+            "## Fit quality and speed (small scale, photometric)",
+            "",
+            f"`{q['command']}` ({q['date']}, {q['machine']['cores']} cores,"
+            f" {q['machine']['threads']} threads, torch {q['machine']['torch']})",
+            "",
+            f"One object per category (13 objects) per preset; {c['steps']} steps of"
+            f" {c['rays_per_step']} rays,"
+            f" {c['train_views']} training views and {c['test_views']} held-out views of"
+            f" {c['image_size']}x{c['image_size']} px ({c['supersample']}x{c['supersample']} supersampled);"
+            f" {c['batch']} NeRFs per batch. PSNR in dB on the held-out views. Goal: median >= 28 dB.",
+            "",
+            "| preset | median PSNR | min | max | >= 28 dB | NeRFs / min | s / NeRF |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for p, r in q["presets"].items():
+            lines.append(
+                f"| {p} | {r['median']:.2f} | {r['min']:.2f} | {r['max']:.2f} | "
+                f"{'yes' if r['median'] >= 28 else 'no'} | {r['nerfs_per_min']:.2f} | {r['s_per_nerf']:.1f} |"
+            )
+        z = q["zoo_estimate"]
+        lines += [
+            "",
+            f"A zoo of 13 categories x 10 objects under the protocol ({z['nerfs']} NeRFs: seen presets for"
+            f" train/val objects, all 13 for test objects) takes about **{z['hours']:.1f} h** on this machine"
+            f" (from the per-preset rates above).",
+            "",
+        ]
+    s = _load("fit_speed")
+    if s:
+        lines += [
+            "## Batched fitting vs one NeRF at a time",
+            "",
+            f"`{s['command']}` ({s['date']})",
+            "",
+            f"{s['k']} NeRFs of one preset, {s['steps']} steps each (same objects, same seeds).",
+            "",
+            "| preset | batched s | one-at-a-time s | speed-up (goal >= 4x) |",
+            "|---|---|---|---|",
+        ]
+        for p, r in s["presets"].items():
+            lines.append(f"| {p} | {r['batched_s']:.1f} | {r['sequential_s']:.1f} | {r['ratio']:.2f}x |")
+        lines.append("")
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
