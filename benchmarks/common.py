@@ -64,7 +64,7 @@ def write_benchmarks_md() -> None:
             f"`{q['command']}` ({q['date']}, {q['machine']['cores']} cores,"
             f" {q['machine']['threads']} threads, torch {q['machine']['torch']})",
             "",
-            f"One object per category (13 objects) per preset; {c['steps']} steps of"
+            f"{q['objects_per_class']} object(s) per category per preset; {c['steps']} steps of"
             f" {c['rays_per_step']} rays,"
             f" {c['train_views']} training views and {c['test_views']} held-out views of"
             f" {c['image_size']}x{c['image_size']} px ({c['supersample']}x{c['supersample']} supersampled);"
@@ -83,7 +83,8 @@ def write_benchmarks_md() -> None:
             "",
             f"A zoo of 13 categories x 10 objects under the protocol ({z['nerfs']} NeRFs: seen presets for"
             f" train/val objects, all 13 for test objects) takes about **{z['hours']:.1f} h** on this machine"
-            f" (from the per-preset rates above).",
+            f" (from the per-preset rates above); with all 13 presets for every object (1,690 NeRFs),"
+            f" about **{sum(130 * r['s_per_nerf'] for r in q['presets'].values()) / 3600:.1f} h**.",
             "",
         ]
     s = _load("fit_speed")

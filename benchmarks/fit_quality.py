@@ -64,6 +64,7 @@ def main() -> None:
         "fit_quality",
         {
             "fit_config": cfg.to_dict(),
+            "objects_per_class": args.objects_per_class,
             "presets": results,
             "zoo_estimate": {
                 "nerfs": sum(counts.values()),

@@ -30,10 +30,6 @@ class Cameras:
     def __len__(self) -> int:
         return self.c2w.shape[0]
 
-    def __getitem__(self, idx) -> Cameras:
-        c2w = self.c2w[idx]
-        return Cameras(c2w if c2w.dim() == 3 else c2w[None], self.focal, self.size)
-
 
 def look_at(eye: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
     """[V, 3, 4] camera-to-world matrices for cameras at ``eye`` [V, 3] looking at ``target``."""
