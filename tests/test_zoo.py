@@ -131,3 +131,18 @@ def test_distill_fit_learns_the_object(tiny_fit):
     short = fit(get_preset("triplane"), obj, [0], replace(cfg, steps=2))
     longer = fit(get_preset("triplane"), obj, [0], replace(cfg, steps=200))
     assert longer.psnr[0] > short.psnr[0] + 3.0
+
+
+def test_parallel_workers_write_the_same_zoo(tmp_path, tiny_fit):
+    from dataclasses import replace
+
+    fit_cfg = replace(tiny_fit, batch=1)
+    cfg = ZooConfig(classes=("rifle",), objects_per_class=2, archs=("hash",))
+    build_zoo(tmp_path / "one", cfg, fit_cfg=fit_cfg)
+    build_zoo(tmp_path / "two", cfg, workers=2, fit_cfg=fit_cfg)
+    one, two = files(tmp_path / "one"), files(tmp_path / "two")
+    assert one.keys() == two.keys() and len(one) == 3
+    for name in one:
+        if name.endswith(".safetensors"):
+            a, b = load_nerf(tmp_path / "one" / name), load_nerf(tmp_path / "two" / name)
+            assert all(torch.allclose(a.params[n], b.params[n], atol=1e-4) for n in a.params)
