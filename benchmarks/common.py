@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from nerfspace.archs import PRESETS
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -61,8 +63,11 @@ def write_benchmarks_md() -> None:
         lines += [
             "## Fit quality and speed (small scale, photometric)",
             "",
-            f"`{q['command']}` ({q['date']}, {q['machine']['cores']} cores,"
-            f" {q['machine']['threads']} threads, torch {q['machine']['torch']})",
+            "Commands (one per group of presets; groups may run side by side, one per core):",
+            "",
+            *sorted({f"    {r.get('command', q['command'])}" for r in q["presets"].values()}),
+            "",
+            f"{q['date']}, {q['machine']['cores']} cores, torch {q['machine']['torch']}.",
             "",
             f"{q.get('objects_per_class', 1)} object(s) per category per preset; {c['steps']} steps of"
             f" {c['rays_per_step']} rays,"
@@ -70,21 +75,27 @@ def write_benchmarks_md() -> None:
             f" {c['image_size']}x{c['image_size']} px ({c['supersample']}x{c['supersample']} supersampled);"
             f" {c['batch']} NeRFs per batch. PSNR in dB on the held-out views. Goal: median >= 28 dB.",
             "",
-            "| preset | median PSNR | min | max | >= 28 dB | NeRFs / min | s / NeRF |",
-            "|---|---|---|---|---|---|---|",
+            "| preset | median PSNR | min | max | >= 28 dB | NeRFs / min | s / NeRF | threads |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for p, r in q["presets"].items():
             lines.append(
                 f"| {p} | {r['median']:.2f} | {r['min']:.2f} | {r['max']:.2f} | "
                 f"{'yes' if r['median'] >= 28 else 'no'} | {r['nerfs_per_min']:.2f} | {r['s_per_nerf']:.1f} |"
+                f" {r.get('threads', q['machine']['threads'])} |"
             )
+        missing = [p for p in PRESETS if p not in q["presets"]]
+        if missing:
+            lines += ["", f"Not measured in this run: {', '.join(missing)}."]
         z = q["zoo_estimate"]
+        all13 = sum(130 * r["s_per_nerf"] for r in q["presets"].values()) / 3600
         lines += [
             "",
             f"A zoo of 13 categories x 10 objects under the protocol ({z['nerfs']} NeRFs: seen presets for"
-            f" train/val objects, all 13 for test objects) takes about **{z['hours']:.1f} h** on this machine"
-            f" (from the per-preset rates above); with all 13 presets for every object (1,690 NeRFs),"
-            f" about **{sum(130 * r['s_per_nerf'] for r in q['presets'].values()) / 3600:.1f} h**.",
+            f" train/val objects, all 13 for test objects) costs about **{z['hours']:.1f} h** at the rates"
+            f" above, i.e. about {z['hours'] / 2:.1f} h with `--workers 2` when each worker runs at the"
+            f" 1-thread rate; with all 13 presets for every object (1,690 NeRFs) about **{all13:.1f} h**"
+            f" ({all13 / 2:.1f} h with two workers).",
             "",
         ]
     s = _load("fit_speed")
