@@ -89,13 +89,18 @@ def write_benchmarks_md() -> None:
             lines += ["", f"Not measured in this run: {', '.join(missing)}."]
         z = q["zoo_estimate"]
         all13 = sum(130 * r["s_per_nerf"] for r in q["presets"].values()) / 3600
+        one_thread = all(r.get("threads") == 1 for r in q["presets"].values())
+        two = (
+            (lambda h: f" ({h / 2:.1f} h with `--workers 2`, one 1-thread worker per core)")
+            if one_thread
+            else (lambda h: "")
+        )
         lines += [
             "",
             f"A zoo of 13 categories x 10 objects under the protocol ({z['nerfs']} NeRFs: seen presets for"
-            f" train/val objects, all 13 for test objects) costs about **{z['hours']:.1f} h** at the rates"
-            f" above, i.e. about {z['hours'] / 2:.1f} h with `--workers 2` when each worker runs at the"
-            f" 1-thread rate; with all 13 presets for every object (1,690 NeRFs) about **{all13:.1f} h**"
-            f" ({all13 / 2:.1f} h with two workers).",
+            f" train/val objects, all 13 for test objects) takes about **{z['hours']:.1f} h** at the rates"
+            f" above{two(z['hours'])}; with all 13 presets for every object (1,690 NeRFs) about"
+            f" **{all13:.1f} h**{two(all13)}.",
             "",
         ]
     s = _load("fit_speed")
