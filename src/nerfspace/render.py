@@ -156,8 +156,9 @@ def render_rays(
 
     ``field(x [K, P, 3]) -> (rgb [K, P, 3], sigma [K, P])``; ``origins``/``dirs`` [K, N, 3];
     ``occupancy`` [K, R, R, R] bool. Samples are spaced ``step_size(samples_per_diagonal)`` apart
-    from the ray's entry into the box (or the occupied cells' bounding box), offset by ``jitter``
-    [K, N] in [0, 1) of a step (stratified sampling), else by one half.
+    from the ray's entry into the scene box, offset by ``jitter`` [K, N] in [0, 1) of a step
+    (stratified sampling), else by one half. With gradients enabled, samples behind an opacity of
+    1 - MIN_TRANSMITTANCE are dropped before the differentiable pass (early ray termination).
     Returns colour [K, N, 3] over the white background and opacity [K, N].
     """
     k, n, _ = origins.shape
