@@ -100,3 +100,8 @@ def test_zoo_build_json_and_a_damaged_zoo(capsys, tmp_path, tiny_fit, monkeypatc
     victim.write_bytes(victim.read_bytes()[:50])
     code, _, err = run(capsys, "zoo", "info", str(out_dir))
     assert code == 2 and str(victim) in err and "truncated or corrupted" in err
+
+
+def test_render_into_a_missing_folder(capsys, nerf_file, tmp_path):
+    code, _, err = run(capsys, "render", str(nerf_file), "--out", str(tmp_path / "nope" / "x.png"))
+    assert code == 2 and "no such folder" in err

@@ -217,6 +217,8 @@ def render(
         raise InputError("--size must be in [8, 2048] and --views in [1, 16]")
     if out_png.suffix.lower() != ".png":
         raise InputError(f"{out_png}: --out must end in .png")
+    if not out_png.parent.is_dir():
+        raise InputError(f"{out_png.parent}: no such folder for --out")
     nerf = load_nerf(nerf_file)
     spd = fit_config(scale=nerf.meta.get("scale", "small")).samples_per_diagonal
     images = nerf.render(orbit_cameras(views, size, offset=0.25), spd)
