@@ -182,7 +182,7 @@ def _fit_batch(
     scale: str,
     fit_cfg: FitConfig,
     threads: int,
-) -> list[float]:
+) -> None:
     """Fit and write one batch of NeRFs of one preset (runs in a worker process or inline)."""
     torch.set_num_threads(threads)
     spec = get_preset(preset, scale)
@@ -204,7 +204,6 @@ def _fit_batch(
         path = Path(out) / job["file"]
         path.parent.mkdir(parents=True, exist_ok=True)
         save_nerf(path, nerf)
-    return result.psnr
 
 
 def build_zoo(
