@@ -109,3 +109,10 @@ def test_mixed_dense_and_hashed_levels_match_a_per_point_reference():
                 acc += w * table[grid_index((lo.long() + bits)[None], res, table.shape[0])[0]]
             ref.append(acc)
         assert torch.allclose(got[n], torch.cat(ref), atol=1e-6)
+
+
+def test_trunc_exp_gradient_stops_above_opaque_densities():
+    x = torch.tensor([0.0, 14.0, 16.0, 100.0], requires_grad=True)
+    fields.trunc_exp(x).sum().backward()
+    assert torch.allclose(x.grad[:2], torch.exp(x.detach()[:2]))
+    assert x.grad[2:].eq(0).all()
