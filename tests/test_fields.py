@@ -111,8 +111,10 @@ def test_mixed_dense_and_hashed_levels_match_a_per_point_reference():
         assert torch.allclose(got[n], torch.cat(ref), atol=1e-6)
 
 
-def test_trunc_exp_gradient_stops_above_opaque_densities():
+def test_trunc_exp_caps_opaque_densities_and_their_gradient():
     x = torch.tensor([0.0, 14.0, 16.0, 100.0], requires_grad=True)
-    fields.trunc_exp(x).sum().backward()
+    y = fields.trunc_exp(x)
+    assert y[3] == math.exp(15.0)
+    y.sum().backward()
     assert torch.allclose(x.grad[:2], torch.exp(x.detach()[:2]))
     assert x.grad[2:].eq(0).all()

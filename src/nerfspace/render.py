@@ -133,7 +133,7 @@ def occupied_bounds(occupancy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     for axis in range(3):
         other = tuple(a + 1 for a in range(3) if a != axis)
         hit = occupancy.any(dim=other)  # [K, R]
-        idx = torch.arange(res).expand(k, -1)
+        idx = torch.arange(res, device=occupancy.device).expand(k, -1)
         lo.append(torch.where(hit, idx, res).amin(1))
         hi.append(torch.where(hit, idx + 1, 0).amax(1))
     lo, hi = torch.stack(lo, -1), torch.stack(hi, -1)
@@ -164,7 +164,7 @@ def render_rays(
     k, n, _ = origins.shape
     dt = step_size(samples_per_diagonal)
     o, d = origins.reshape(-1, 3), dirs.reshape(-1, 3)
-    offset = jitter.reshape(-1) if jitter is not None else torch.full((k * n,), 0.5)
+    offset = jitter.reshape(-1) if jitter is not None else torch.full((k * n,), 0.5, device=o.device)
     # sample i of a ray sits at t = near + (i + offset) * dt from its entry into the scene box; only
     # the samples inside the occupied cells' bounding box are generated
     near, far = box_intersect(o, d)
@@ -176,9 +176,9 @@ def render_rays(
     n_steps = (((last_t - near) / dt - offset).ceil() - i0).clamp(min=0).long()
 
     # packed samples, grouped by ray: ray r owns n_steps[r] consecutive samples
-    ray = torch.repeat_interleave(torch.arange(k * n), n_steps)
+    ray = torch.repeat_interleave(torch.arange(k * n, device=o.device), n_steps)
     first = torch.cumsum(n_steps, 0) - n_steps
-    t = near[ray] + (torch.arange(ray.shape[0]) - first[ray] + i0[ray] + offset[ray]) * dt
+    t = near[ray] + (torch.arange(ray.shape[0], device=o.device) - first[ray] + i0[ray] + offset[ray]) * dt
     pts = o[ray] + t[:, None] * d[ray]
     net = torch.div(ray, n, rounding_mode="floor")
     if occupancy is not None:
@@ -195,8 +195,8 @@ def render_rays(
     rgb, sigma = _evaluate(field, k, net, pts)
     tau = sigma * dt
     weights = _transmittance(tau, ray, k * n) * (1.0 - torch.exp(-tau))
-    opacity = torch.zeros(k * n).index_add(0, ray, weights)
-    color = torch.zeros(k * n, 3).index_add(0, ray, weights[:, None] * rgb)
+    opacity = o.new_zeros(k * n).index_add(0, ray, weights)
+    color = o.new_zeros(k * n, 3).index_add(0, ray, weights[:, None] * rgb)
     color = color + (1.0 - opacity[:, None]) * BACKGROUND
     return color.reshape(k, n, 3), opacity.reshape(k, n)
 
@@ -205,8 +205,8 @@ def _evaluate(field, k: int, net: torch.Tensor, pts: torch.Tensor) -> tuple[torc
     """Evaluate packed samples ``pts`` [M, 3] of fields ``net`` [M] in one batched call, padding
     each field's samples to the largest count."""
     counts = torch.bincount(net, minlength=k)
-    slot = torch.arange(net.shape[0]) - (torch.cumsum(counts, 0) - counts)[net]
-    x = torch.zeros(k, int(counts.max()) if net.numel() else 0, 3)
+    slot = torch.arange(net.shape[0], device=pts.device) - (torch.cumsum(counts, 0) - counts)[net]
+    x = pts.new_zeros(k, int(counts.max()) if net.numel() else 0, 3)
     x[net, slot] = pts
     rgb, sigma = field(x)
     return rgb[net, slot], sigma[net, slot]

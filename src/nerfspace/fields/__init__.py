@@ -21,14 +21,15 @@ __all__ = ["init_params", "query", "mlp_input", "trunc_exp"]
 
 
 class _TruncExp(torch.autograd.Function):
-    """exp(x) whose gradient is exp(clamp(x, -15, 15)) and zero above 15. Such a density is opaque
-    already; its vanishing but non-zero gradient, rescaled by Adam into full-size steps, would grow it
-    without bound and wreck shared hash-table entries (measured: hash_t11 fits collapsing to 12 dB)."""
+    """exp(min(x, 15)), with gradient exp(clamp(x, -15, 15)) below 15 and zero above. A density of
+    e^15 is opaque already; uncapped, a field's vanishing but non-zero gradient there, rescaled by
+    Adam into full-size steps (and colour gradients through shared hash entries) grew densities
+    without bound and wrecked fits (measured: hash_t11 fits collapsing to 12 dB)."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return torch.exp(x.clamp(max=80.0))
+        return torch.exp(x.clamp(max=15.0))
 
     @staticmethod
     def backward(ctx, g):
