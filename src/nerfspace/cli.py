@@ -176,15 +176,18 @@ def inspect(
     nerf_file: Path = typer.Argument(..., metavar="NERF_FILE"), as_json: bool = typer.Option(False, "--json")
 ):
     """Spec, parameter count and metadata of a NeRF file."""
+    from nerfspace.graphs import nerf_to_graph
     from nerfspace.zoo import load_nerf
 
     nerf = load_nerf(nerf_file)
+    graph = nerf_to_graph(nerf.spec, nerf.params)
     info = {
         "file": str(nerf_file),
         "preset": nerf.preset,
         "family": nerf.spec.family,
         "params": nerf.spec.n_params,
         "tensors": {n: list(t.shape) for n, t in nerf.params.items()},
+        "graph": {"nodes": graph.num_nodes, "edges": graph.num_edges},
         "spec": nerf.spec.to_dict(),
         "occupancy": {"res": nerf.occupancy.shape[-1], "occupied": float(nerf.occupancy.float().mean())},
         "meta": nerf.meta,
@@ -193,12 +196,90 @@ def inspect(
         _emit_json(info)
         return
     out.print(f"[bold]{nerf_file}[/]: {info['preset']} ({info['family']}), {info['params']:,} parameters")
+    out.print(f"  graph: {graph.num_nodes:,} nodes, {graph.num_edges:,} edges")
     for n, shape in info["tensors"].items():
         out.print(f"  {n:16s} {tuple(shape)}")
     out.print(
         f"  occupancy {info['occupancy']['res']}^3, {100 * info['occupancy']['occupied']:.1f}% occupied"
     )
     out.print("  " + ", ".join(f"{k}={v}" for k, v in sorted(nerf.meta.items())))
+
+
+@app.command()
+def train(
+    zoo: Path = typer.Argument(..., metavar="ZOO", help="A zoo folder (nerfspace zoo build)."),
+    loss: str = typer.Option("l_rec_con", help="l_rec | l_con | l_rec_con."),
+    out_dir: Path = typer.Option(..., "--out", help="Run folder (checkpoints, logs)."),
+    epochs: int = typer.Option(20, help="Epochs (an epoch visits every training object once)."),
+    preset: str = typer.Option("small", help="Encoder size: small (64, 4, 256) or paper (128, 4, 1024)."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate of the one-cycle schedule."),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+) -> None:
+    """Train the GMN encoder on a zoo with L_R, L_C or L_R+C."""
+    from nerfspace.encoder import encoder_config
+    from nerfspace.training.trainer import TrainConfig
+    from nerfspace.training.trainer import train as run_training
+
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"--device must be cpu or cuda, got {device!r}")
+    enc = encoder_config(preset)
+    cfg = TrainConfig(loss=loss, epochs=epochs, encoder=enc, lr=lr, seed=seed, device=device)
+    bar, tasks = _progress(), {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+        if stage not in tasks:
+            label = "caching graphs and targets" if stage == "cache" else f"training {loss}"
+            tasks[stage] = bar.add_task(label, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    try:
+        summary = run_training(zoo, out_dir, cfg, resume=resume, progress=on_progress)
+    finally:
+        bar.stop()
+    if as_json:
+        _emit_json(summary)
+        return
+    cols = sorted({k for h in summary["history"] for k in h} - {"epoch"})
+    table = Table("epoch", *cols, title="validation")
+    for h in summary["history"]:
+        table.add_row(str(h["epoch"]), *(f"{h.get(c, float('nan')):.4f}" for c in cols))
+    out.print(table)
+    best = summary["best"]
+    out.print(f"best checkpoint: epoch {best['epoch']} → {out_dir / 'checkpoints' / 'best.safetensors'}")
+
+
+@app.command()
+def embed(
+    checkpoint: Path = typer.Argument(..., metavar="RUN_OR_CKPT"),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Zoo folders and/or NeRF files."),
+    out_file: Path = typer.Option(..., "--out", help="Embeddings file (.safetensors)."),
+) -> None:
+    """Embed NeRFs with a trained encoder; writes embeddings with object, category, architecture, split."""
+    from nerfspace.training.embed import embed as run_embed
+    from nerfspace.training.embed import save_embeddings
+
+    if not out_file.parent.is_dir():
+        raise InputError(f"{out_file.parent}: output folder does not exist")
+    bar, task = _progress(), None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("embedding NeRFs", total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        emb = run_embed(checkpoint, inputs, progress=on_progress)
+    finally:
+        bar.stop()
+    save_embeddings(out_file, emb)
+    out.print(f"{len(emb.items)} embeddings of size {emb.vectors.shape[1]} → {out_file}")
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Training the encoder on a zoo: data and caches, the training loop, checkpoints, embedding."""

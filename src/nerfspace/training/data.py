@@ -1,0 +1,114 @@
+"""What training reads from a zoo: for every NeRF its parameter graph and its render targets.
+
+Targets are the NeRF's own renders (the rendering loss learns to re-render the NeRF, not the object):
+``TARGET_VIEWS`` orbit views of ``TARGET_SIZE`` px, kept as foreground rays (non-zero opacity) with
+their colours, plus the NeRF's occupancy grid. Both graphs and targets are cached under the zoo's
+cache folder, keyed by the NeRF file's content hash, so each is computed once per NeRF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from torch_geometric.data import Data
+
+from nerfspace import fields
+from nerfspace.atomic import atomic_write_bytes
+from nerfspace.errors import InputError
+from nerfspace.graphs.cache import cached_graph, file_hash
+from nerfspace.render import camera_rays, orbit_cameras, pack_bits, render_rays, unpack_bits
+from nerfspace.zoo.build import load_manifest
+from nerfspace.zoo.storage import load_nerf
+
+TARGET_VIEWS = 8
+TARGET_SIZE = 32
+MIN_OPACITY = 1e-3  # a ray counts as foreground above this
+
+
+@dataclass
+class Item:
+    """One NeRF of a zoo: its object, category, preset, split and file."""
+
+    object: str
+    category: str
+    preset: str
+    split: str
+    file: Path
+
+
+@dataclass
+class Targets:
+    """Foreground rays of a NeRF's own renders and its occupancy grid."""
+
+    origins: torch.Tensor  # [N, 3]
+    dirs: torch.Tensor  # [N, 3]
+    rgb: torch.Tensor  # [N, 3]
+    occupancy: torch.Tensor  # [R, R, R] bool
+
+
+def zoo_items(zoo: Path) -> list[Item]:
+    """Every planned NeRF of a zoo whose file exists, with its object's category and split."""
+    zoo = Path(zoo)
+    manifest = load_manifest(zoo)
+    objects = {o["id"]: o for o in manifest["objects"]}
+    items = []
+    for n in manifest["nerfs"]:
+        path = zoo / n["file"]
+        if path.exists():
+            o = objects[n["object"]]
+            items.append(Item(n["object"], o["category"], n["preset"], o["split"], path))
+    if not items:
+        raise InputError(f"{zoo}: the zoo holds no NeRF file yet")
+    return items
+
+
+def render_targets(nerf_file: Path) -> Targets:
+    """Render a NeRF from the target views and keep its foreground rays."""
+    nerf = load_nerf(nerf_file)
+    o, d = (t.reshape(1, -1, 3) for t in camera_rays(orbit_cameras(TARGET_VIEWS, TARGET_SIZE)))
+    params = nerf.batched()
+    with torch.no_grad():
+        rgb, opacity = render_rays(lambda x: fields.query(nerf.spec, params, x), o, d, nerf.occupancy[None])
+    fg = opacity[0] > MIN_OPACITY
+    return Targets(o[0, fg], d[0, fg], rgb[0, fg], nerf.occupancy)
+
+
+class ZooCache:
+    """Graphs and targets of a zoo's NeRFs, cached in ``cache_dir`` by content hash."""
+
+    def __init__(self, cache_dir: Path):
+        self.dir = Path(cache_dir)
+        self._digests: dict[Path, str] = {}
+
+    def digest(self, path: Path) -> str:
+        if path not in self._digests:
+            self._digests[path] = file_hash(path)
+        return self._digests[path]
+
+    def graph(self, item: Item) -> Data:
+        return cached_graph(item.file, self.dir, self.digest(item.file))
+
+    def targets(self, item: Item) -> Targets:
+        entry = self.dir / f"{self.digest(item.file)}.targets.safetensors"
+        if entry.exists():
+            try:
+                t = load_file(entry)
+                res = round(t["occupancy_res"].item())
+                return Targets(t["origins"], t["dirs"], t["rgb"], unpack_bits(t["occupancy"], res))
+            except (SafetensorError, OSError, KeyError):
+                pass  # damaged: rebuild
+        tg = render_targets(item.file)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        blob = {
+            "origins": tg.origins.contiguous(),
+            "dirs": tg.dirs.contiguous(),
+            "rgb": tg.rgb.contiguous(),
+            "occupancy": pack_bits(tg.occupancy),
+            "occupancy_res": torch.tensor([tg.occupancy.shape[-1]]),
+        }
+        atomic_write_bytes(entry, save(blob))
+        return tg

@@ -1,0 +1,116 @@
+"""Embedding NeRFs with a trained encoder, and the embeddings file.
+
+An embeddings file is safetensors: ``embeddings`` [N, D] float32, and in the metadata key
+``nerfspace`` one sorted-JSON object ``{"format": "nerfspace-embeddings/1", "encoder": {...},
+"checkpoint": sha256, "items": [{"object", "category", "preset", "split", "file"}, ...]}``; row i of
+``embeddings`` belongs to ``items[i]``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+from torch_geometric.data import Batch
+
+from nerfspace.atomic import atomic_write_bytes
+from nerfspace.encoder import EncoderConfig, GMNEncoder
+from nerfspace.errors import InputError
+from nerfspace.graphs import nerf_to_graph
+from nerfspace.graphs.cache import cached_graph, file_hash
+from nerfspace.training.checkpoint import load_into, load_weights, resolve_checkpoint
+from nerfspace.training.data import zoo_items
+from nerfspace.zoo.storage import load_nerf
+
+FORMAT = "nerfspace-embeddings/1"
+META_KEY = "nerfspace"
+
+
+@dataclass
+class Embeddings:
+    vectors: torch.Tensor  # [N, D]
+    items: list[dict]
+    encoder: dict
+    checkpoint: str
+
+
+def load_encoder(checkpoint: Path) -> tuple[GMNEncoder, dict, Path]:
+    """The trained encoder of a checkpoint file or run folder, in eval mode."""
+    path = resolve_checkpoint(checkpoint)
+    state, meta = load_weights(path)
+    try:
+        config = EncoderConfig(**meta["train"]["encoder"])
+    except (KeyError, TypeError) as e:
+        raise InputError(f"{path}: checkpoint metadata lacks a valid encoder config ({e})") from e
+    encoder = GMNEncoder(config)
+    prefix = "encoder."
+    load_into(encoder, {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, path)
+    return encoder.eval(), meta, path
+
+
+def _inputs(inputs: list[Path]) -> list[tuple[dict, Path, Path | None]]:
+    """(item, NeRF file, cache folder or None) for every NeRF of the given zoos and files."""
+    out = []
+    for inp in map(Path, inputs):
+        if inp.is_dir():
+            for it in zoo_items(inp):
+                item = {"object": it.object, "category": it.category, "preset": it.preset, "split": it.split}
+                out.append(({**item, "file": str(it.file)}, it.file, inp / "cache"))
+        elif inp.exists():
+            nerf = load_nerf(inp)
+            m = nerf.meta
+            item = {"object": m.get("object_id", inp.stem), "category": m.get("category", ""), "split": ""}
+            out.append(({**item, "preset": nerf.preset, "file": str(inp)}, inp, None))
+        else:
+            raise InputError(f"{inp}: no such zoo folder or NeRF file")
+    if not out:
+        raise InputError("nothing to embed")
+    return out
+
+
+@torch.no_grad()
+def embed(
+    checkpoint: Path,
+    inputs: list[Path],
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> Embeddings:
+    """Embed every NeRF of ``inputs`` (zoo folders and NeRF files) with a trained encoder."""
+    encoder, meta, path = load_encoder(checkpoint)
+    todo = _inputs(inputs)
+    vectors = []
+    for i in range(0, len(todo), batch_size):
+        graphs = []
+        for _, file, cache in todo[i : i + batch_size]:
+            if cache is not None:
+                graphs.append(cached_graph(file, cache))
+            else:
+                nerf = load_nerf(file)
+                graphs.append(nerf_to_graph(nerf.spec, nerf.params))
+        vectors.append(encoder(Batch.from_data_list(graphs)))
+        if progress:
+            progress(min(i + batch_size, len(todo)), len(todo))
+    return Embeddings(torch.cat(vectors), [t[0] for t in todo], encoder.config.to_dict(), file_hash(path))
+
+
+def save_embeddings(path: Path, emb: Embeddings) -> None:
+    meta = {"format": FORMAT, "encoder": emb.encoder, "checkpoint": emb.checkpoint, "items": emb.items}
+    blob = save({"embeddings": emb.vectors.contiguous()}, {META_KEY: json.dumps(meta, sort_keys=True)})
+    atomic_write_bytes(Path(path), blob)
+
+
+def load_embeddings(path: Path) -> Embeddings:
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
+            vectors = f.get_tensor("embeddings")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable embeddings file ({e})") from e
+    if meta.get("format") != FORMAT or len(meta.get("items", [])) != vectors.shape[0]:
+        raise InputError(f"{path}: not a nerfspace embeddings file")
+    return Embeddings(vectors, meta["items"], meta["encoder"], meta["checkpoint"])

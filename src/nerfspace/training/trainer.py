@@ -1,0 +1,414 @@
+"""The training loop: L_R, L_C or L_R+C on a zoo's seen architectures, with validation, best/last
+checkpoints, resume, CSV and TensorBoard logs.
+
+Each step takes 4 objects × 2 seen architectures (8 graphs); the architecture pair cycles through
+(mlp, triplane), (triplane, hash), (mlp, hash). An epoch visits every training object once.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch_geometric.data import Batch
+
+from nerfspace.archs import SEEN
+from nerfspace.atomic import atomic_write_json
+from nerfspace.decoder import DecoderConfig, ImplicitDecoder
+from nerfspace.encoder import EncoderConfig, GMNEncoder
+from nerfspace.errors import InputError
+from nerfspace.losses import CONTRASTIVE_WEIGHT, LOSSES, SigLIP, psnr, rendering_loss
+from nerfspace.render import cell_centers, render_rays
+from nerfspace.seeding import derive_seed
+from nerfspace.training.checkpoint import (
+    load_into,
+    load_resume,
+    load_weights,
+    save_resume,
+    save_weights,
+)
+from nerfspace.training.data import Item, ZooCache, zoo_items
+
+SCENE_CELL_JITTER = 0.5  # empty-space points sit uniformly inside their cell
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    loss: str = "l_rec_con"
+    epochs: int = 20
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    objects_per_batch: int = 4
+    rays_per_nerf: int = 128
+    empty_points: int = 256
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise InputError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if self.epochs < 1:
+            raise InputError(f"--epochs must be >= 1, got {self.epochs}")
+
+    @property
+    def uses_rendering(self) -> bool:
+        return self.loss in ("l_rec", "l_rec_con")
+
+    @property
+    def uses_contrastive(self) -> bool:
+        return self.loss in ("l_con", "l_rec_con")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["encoder"] = EncoderConfig(**d["encoder"])
+        d["decoder"] = DecoderConfig(**d["decoder"])
+        return cls(**d)
+
+
+class Model(nn.Module):
+    """Everything a run trains: the encoder, the decoder (L_R) and SigLIP's temperature and bias."""
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        self.encoder = GMNEncoder(cfg.encoder)
+        self.decoder = ImplicitDecoder(cfg.encoder.embed_dim, cfg.decoder)
+        self.siglip = SigLIP()
+
+
+# ---- the data of a run ---------------------------------------------------------------------------
+@dataclass
+class RunData:
+    train: dict[str, dict[str, Item]]  # object → preset → item (seen presets only)
+    val: dict[str, dict[str, Item]]
+    pairs: list[tuple[str, ...]]
+
+
+def run_data(zoo: Path, cfg: TrainConfig) -> RunData:
+    """Group a zoo's seen-architecture NeRFs by split and object; check the loss can use them."""
+    by_split: dict[str, dict[str, dict[str, Item]]] = {"train": {}, "val": {}}
+    for it in zoo_items(zoo):
+        if it.preset in SEEN and it.split in by_split:
+            by_split[it.split].setdefault(it.object, {})[it.preset] = it
+    train = by_split["train"]
+    if not train:
+        raise InputError(f"{zoo}: no training NeRF of a seen architecture ({', '.join(SEEN)})")
+    archs = [a for a in SEEN if any(a in v for v in train.values())]
+    pairs = [p for p in (("mlp", "triplane"), ("triplane", "hash"), ("mlp", "hash")) if set(p) <= set(archs)]
+    if cfg.uses_contrastive and not pairs:
+        raise InputError(
+            f"{zoo}: {cfg.loss} needs every object in two architectures; this zoo's training NeRFs are all "
+            f"{archs[0]}"
+        )
+    if not pairs:
+        pairs = [(archs[0],)]
+    return RunData(train, by_split["val"], pairs)
+
+
+def _batch_items(data: RunData, objects: list[str], pair: tuple[str, ...]) -> list[tuple[int, Item]]:
+    """(object index, item) for every object of the step that has both architectures of the pair."""
+    out = []
+    for i, o in enumerate(objects):
+        if all(a in data.train[o] for a in pair):
+            out += [(i, data.train[o][a]) for a in pair]
+    return out
+
+
+# ---- one step ------------------------------------------------------------------------------------
+def _empty_points(occupancy: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` random points in empty cells of an occupancy grid [R, R, R]."""
+    res = occupancy.shape[-1]
+    empty = (~occupancy).reshape(-1).nonzero()[:, 0]
+    pick = (
+        empty[torch.randint(len(empty), (n,), generator=gen)]
+        if len(empty)
+        else torch.zeros(n, dtype=torch.long)
+    )
+    cell = 2 * 0.7 / res
+    return cell_centers(res)[pick] + (torch.rand(n, 3, generator=gen) - 0.5) * cell * 2 * SCENE_CELL_JITTER
+
+
+def _rendering_batch(cache: ZooCache, items: list[Item], cfg: TrainConfig, gen: torch.Generator):
+    """Rays, targets, occupancy grids and empty-space points of a step's NeRFs."""
+    o, d, rgb, occ, empty = [], [], [], [], []
+    for it in items:
+        t = cache.targets(it)
+        pick = torch.randint(len(t.rgb), (cfg.rays_per_nerf,), generator=gen)
+        o.append(t.origins[pick])
+        d.append(t.dirs[pick])
+        rgb.append(t.rgb[pick])
+        occ.append(t.occupancy)
+        empty.append(_empty_points(t.occupancy, cfg.empty_points, gen))
+    return [torch.stack(x).to(cfg.device) for x in (o, d, rgb, occ, empty)]
+
+
+def compute_loss(model: Model, cache: ZooCache, members: list[tuple[int, Item]], cfg, gen):
+    """Total loss and its parts for one batch of (object index, item)."""
+    items = [it for _, it in members]
+    z = model.encoder(Batch.from_data_list([cache.graph(it) for it in items]).to(cfg.device))
+    parts: dict[str, torch.Tensor] = {}
+    if cfg.uses_rendering:
+        o, d, rgb, occ, empty = _rendering_batch(cache, items, cfg, gen)
+        parts["l_rec"] = rendering_loss(model.decoder(z), o, d, rgb, occ, empty)
+    if cfg.uses_contrastive:
+        ids = torch.tensor([i for i, _ in members], device=z.device)
+        parts["l_con"] = model.siglip(z, ids)
+    total = parts.get("l_rec", 0.0) + (CONTRASTIVE_WEIGHT if cfg.uses_rendering else 1.0) * parts.get(
+        "l_con", 0.0
+    )
+    return total, parts
+
+
+# ---- validation ----------------------------------------------------------------------------------
+@torch.no_grad()
+def validate(model: Model, cache: ZooCache, data: RunData, cfg: TrainConfig) -> dict[str, float]:
+    """PSNR of the decoder's re-renders (L_R losses), SigLIP loss and cross-architecture recall@1
+    on the validation objects."""
+    model.eval()
+    members = [(i, it) for i, o in enumerate(sorted(data.val)) for _, it in sorted(data.val[o].items())]
+    metrics: dict[str, float] = {}
+    if not members:
+        model.train()
+        return metrics
+    items = [it for _, it in members]
+    z = torch.cat(
+        [
+            model.encoder(Batch.from_data_list([cache.graph(it) for it in items[i : i + 32]]).to(cfg.device))
+            for i in range(0, len(items), 32)
+        ]
+    )
+    ids = torch.tensor([i for i, _ in members], device=z.device)
+    metrics["siglip"] = float(model.siglip(z, ids))
+    recall = cross_arch_recall(z, ids, [it.preset for it in items])
+    if recall is not None:
+        metrics["recall@1"] = recall
+    if cfg.uses_rendering:
+        scores = []
+        for i, it in enumerate(items):
+            t = cache.targets(it)
+            n = min(len(t.rgb), 512)
+            color, _ = render_rays(
+                model.decoder(z[i : i + 1]), t.origins[None, :n], t.dirs[None, :n], t.occupancy[None]
+            )
+            scores.append(psnr(color[0], t.rgb[:n]))
+        metrics["psnr"] = sum(scores) / len(scores)
+    model.train()
+    return metrics
+
+
+def cross_arch_recall(z: torch.Tensor, ids: torch.Tensor, presets: list[str]) -> float | None:
+    """Mean over ordered architecture pairs (A ≠ B) of recall@1: the nearest B embedding (cosine)
+    to an A embedding is the same object's."""
+    zn = nn.functional.normalize(z, dim=1)
+    archs = sorted(set(presets))
+    hits = []
+    for a, b in itertools.permutations(archs, 2):
+        qa = [i for i, p in enumerate(presets) if p == a]
+        gb = [i for i, p in enumerate(presets) if p == b]
+        nearest = (zn[qa] @ zn[gb].T).argmax(1)
+        hits.append((ids[gb][nearest] == ids[qa]).float().mean())
+    return float(torch.stack(hits).mean()) if hits else None
+
+
+def _score(cfg: TrainConfig, metrics: dict[str, float]) -> float:
+    """The number the best checkpoint maximises: validation PSNR with L_R, else recall@1."""
+    if cfg.uses_rendering:
+        return metrics.get("psnr", -math.inf)
+    return metrics.get("recall@1", -math.inf) - 1e-3 * metrics.get("siglip", 0.0)
+
+
+def one_cycle(total: int) -> Callable[[int], float]:
+    """Learning-rate factor of a one-cycle schedule over ``total`` steps: linear warm-up over the
+    first 10 %, then cosine annealing to 1/1000 (any ``total`` >= 1 works; the length is taken from
+    the current --epochs, so a resumed run that asks for more epochs anneals over the longer run)."""
+    warm = max(1, round(0.1 * total))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        done = min(1.0, (step - warm) / max(1, total - warm))
+        return 1e-3 + (1 - 1e-3) * 0.5 * (1 + math.cos(math.pi * done))
+
+    return factor
+
+
+# ---- the loop ------------------------------------------------------------------------------------
+LOG_FIELDS = ("epoch", "step", "loss", "l_rec", "l_con", "lr", "seconds")
+
+
+def train(
+    zoo: Path,
+    out: Path,
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+    cache_dir: Path | None = None,
+) -> dict:
+    """Train an encoder on ``zoo`` into the run folder ``out``; returns the run's summary."""
+    zoo, out = Path(zoo), Path(out)
+    progress = progress or (lambda stage, done, total: None)
+    ckpt_dir = out / "checkpoints"
+    config_path = out / "config.json"
+    if resume:
+        if not (ckpt_dir / "resume.pt").exists():
+            raise InputError(f"{out}: nothing to resume (no checkpoints/resume.pt)")
+        saved = TrainConfig.from_dict(json.loads(config_path.read_text())["train"])
+        if saved.encoder != cfg.encoder or saved.decoder != cfg.decoder or saved.loss != cfg.loss:
+            raise InputError(
+                f"{out}: this run was trained with loss {saved.loss} and encoder {saved.encoder}; "
+                f"the command asks for loss {cfg.loss} and encoder {cfg.encoder}"
+            )
+        cfg = replace(saved, epochs=cfg.epochs, device=cfg.device)
+    elif (ckpt_dir / "resume.pt").exists():
+        raise InputError(f"{out}: a run is already there; pass --resume to continue it or pick another --out")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available")
+
+    data = run_data(zoo, cfg)
+    cache = ZooCache(cache_dir or zoo / "cache")
+    every = [it for group in (data.train, data.val) for v in group.values() for it in v.values()]
+    for i, it in enumerate(every):  # build every graph (and target) once, before the first step
+        cache.graph(it)
+        if cfg.uses_rendering:
+            cache.targets(it)
+        progress("cache", i + 1, len(every))
+
+    torch.manual_seed(cfg.seed)
+    model = Model(cfg).to(cfg.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    objects = sorted(data.train)
+    steps_per_epoch = math.ceil(len(objects) / cfg.objects_per_batch)
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, one_cycle(total))
+    start_epoch, step, best = 0, 0, -math.inf
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        state = load_resume(ckpt_dir / "resume.pt")
+        load_into(model, state["model"], ckpt_dir / "resume.pt")
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+    else:
+        atomic_write_json(config_path, {"train": cfg.to_dict(), "zoo": str(zoo)})
+    log = _Log(out, step)
+
+    history: list[dict] = []
+    for epoch in range(start_epoch, cfg.epochs):
+        gen = torch.Generator().manual_seed(derive_seed("epoch", cfg.seed, epoch))
+        order = [objects[i] for i in torch.randperm(len(objects), generator=gen)]
+        for b in range(steps_per_epoch):
+            t0 = time.perf_counter()
+            pair = data.pairs[step % len(data.pairs)]
+            members = _batch_items(
+                data, order[b * cfg.objects_per_batch : (b + 1) * cfg.objects_per_batch], pair
+            )
+            loss, parts = compute_loss(model, cache, members, cfg, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            row = {
+                "epoch": epoch + 1,
+                "step": step,
+                "loss": loss.item(),
+                "l_rec": parts["l_rec"].item() if "l_rec" in parts else "",
+                "l_con": parts["l_con"].item() if "l_con" in parts else "",
+                "lr": opt.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+            }
+            log.step(row)
+            progress("train", step, total)
+        metrics = validate(model, cache, data, cfg)
+        log.validation(epoch + 1, step, metrics)
+        history.append({"epoch": epoch + 1, **metrics})
+        meta = {"train": cfg.to_dict(), "epoch": epoch + 1, "step": step, "metrics": metrics}
+        score = _score(cfg, metrics)
+        if score > best or not (ckpt_dir / "best.safetensors").exists():
+            best = max(best, score)
+            save_weights(ckpt_dir / "best.safetensors", model.state_dict(), meta)
+        save_weights(ckpt_dir / "last.safetensors", model.state_dict(), meta)
+        save_resume(
+            ckpt_dir / "resume.pt",
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "epoch": epoch + 1,
+                "step": step,
+                "best": best,
+            },
+        )
+    log.close()
+    _, meta = load_weights(ckpt_dir / "best.safetensors")
+    return {"run": str(out), "epochs": cfg.epochs, "steps": step, "best": meta, "history": history}
+
+
+class _Log:
+    """``log.csv`` (one row per step, ``validation.csv`` one per epoch) and TensorBoard events. On
+    resume, rows past the checkpoint's step are dropped: those steps run again."""
+
+    def __init__(self, out: Path, step: int):
+        self.steps = self._open(out / "log.csv", LOG_FIELDS, step)
+        self.val_path = out / "validation.csv"
+        self.tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=step or None)
+        except ImportError:  # tensorboard is optional for the library
+            pass
+
+    @staticmethod
+    def _open(path: Path, fields: tuple[str, ...], step: int):
+        rows = []
+        if path.exists():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        f = open(path, "w", newline="")  # noqa: SIM115 - kept open for the run
+        w = csv.DictWriter(f, fields)
+        w.writeheader()
+        w.writerows(rows)
+        f.flush()
+        return f, w
+
+    def step(self, row: dict) -> None:
+        f, w = self.steps
+        w.writerow(row)
+        f.flush()
+        if self.tb:
+            for k in ("loss", "l_rec", "l_con", "lr"):
+                if row[k] != "":
+                    self.tb.add_scalar(f"train/{k}", row[k], row["step"])
+
+    def validation(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
+        new = not self.val_path.exists()
+        with open(self.val_path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["epoch", "step", "metric", "value"])
+            for k, v in metrics.items():
+                w.writerow([epoch, step, k, v])
+        if self.tb:
+            for k, v in metrics.items():
+                self.tb.add_scalar(f"val/{k}", v, step)
+
+    def close(self) -> None:
+        self.steps[0].close()
+        if self.tb:
+            self.tb.close()

@@ -1,0 +1,87 @@
+import csv
+from dataclasses import replace
+
+import pytest
+import torch
+
+from nerfspace.cli import main
+from nerfspace.errors import InputError
+from nerfspace.training.embed import embed, load_embeddings
+from nerfspace.training.trainer import TrainConfig, train
+from nerfspace.zoo import ZooConfig, build_zoo
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    from tests.conftest import TINY_FIT
+
+    out = tmp_path_factory.mktemp("zoo")
+    fit_cfg = replace(TINY_FIT, steps=60, image_size=16, samples_per_diagonal=48, occ_res=16)
+    cfg = ZooConfig(classes=("chair", "car"), objects_per_class=4, archs=("mlp", "hash"))
+    build_zoo(out, cfg, fit_cfg=fit_cfg)
+    return out
+
+
+def test_lrc_training_learns_and_resumes(zoo, tmp_path):
+    run = tmp_path / "run"
+    cfg = TrainConfig(loss="l_rec_con", epochs=15, lr=3e-3)
+    summary = train(zoo, run, cfg)
+    rows = summary["history"]
+    assert rows[-1]["psnr"] > rows[0]["psnr"] + 0.5  # validation PSNR rises
+    with open(run / "log.csv") as f:
+        losses = [float(r["loss"]) for r in csv.DictReader(f)]
+    assert len(losses) == 15  # 4 training objects, 4 per step: one step an epoch
+    assert sum(losses[-4:]) < sum(losses[:4])  # training loss falls
+
+    # resuming a finished run for more epochs continues from its checkpoint
+    more = train(zoo, run, replace(cfg, epochs=16), resume=True)
+    assert [h["epoch"] for h in more["history"]] == [16]
+    with open(run / "log.csv") as f:
+        assert len(list(csv.DictReader(f))) == 16
+
+
+def test_embed_writes_items_with_their_labels(zoo, tmp_path):
+    run = tmp_path / "run"
+    train(zoo, run, TrainConfig(loss="l_con", epochs=1))
+    out = tmp_path / "emb.safetensors"
+    assert main(["embed", str(run), str(zoo), "--out", str(out)]) == 0
+    emb = load_embeddings(out)
+    assert emb.vectors.shape == (16, 256)
+    assert {i["preset"] for i in emb.items} == {"mlp", "hash"}
+    assert {i["split"] for i in emb.items} == {"train", "val", "test"}
+    one = embed(run, [zoo / "nerfs" / "mlp" / "chair_0000.safetensors"])
+    row = [i["file"] for i in emb.items].index(str(zoo / "nerfs" / "mlp" / "chair_0000.safetensors"))
+    assert torch.allclose(one.vectors[0], emb.vectors[row], atol=1e-5)
+
+
+def test_bad_inputs_fail_with_one_line_and_write_nothing(zoo, tmp_path, capsys):
+    single = tmp_path / "single"
+    from tests.conftest import TINY_FIT
+
+    build_zoo(single, ZooConfig(classes=("car",), objects_per_class=2, archs=("mlp",)), fit_cfg=TINY_FIT)
+    run = tmp_path / "run"
+    assert main(["train", str(single), "--loss", "l_con", "--out", str(run)]) == 2
+    assert "two architectures" in capsys.readouterr().err
+    assert not run.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", str(empty), "--out", str(run)]) == 2
+    assert not run.exists()
+
+    assert main(["train", str(zoo), "--loss", "l_con", "--out", str(run), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    args = ["train", str(zoo), "--out", str(run), "--resume", "--preset", "paper", "--loss", "l_con"]
+    assert main(args) == 2
+    assert "encoder" in capsys.readouterr().err
+    with pytest.raises(InputError, match="another encoder configuration"):
+        from nerfspace.encoder import EncoderConfig, GMNEncoder
+        from nerfspace.training.checkpoint import load_into, load_weights
+
+        state, _ = load_weights(run / "checkpoints" / "best.safetensors")
+        encoder_state = {k[8:]: v for k, v in state.items() if k.startswith("encoder.")}
+        load_into(GMNEncoder(EncoderConfig(hidden=32)), encoder_state, run)
+
+    bogus = tmp_path / "bogus.safetensors"
+    bogus.write_bytes(b"not a checkpoint")
+    assert main(["embed", str(bogus), str(zoo), "--out", str(tmp_path / "e.safetensors")]) == 2
+    assert not (tmp_path / "e.safetensors").exists()
