@@ -85,3 +85,43 @@ def test_bad_inputs_fail_with_one_line_and_write_nothing(zoo, tmp_path, capsys):
     bogus.write_bytes(b"not a checkpoint")
     assert main(["embed", str(bogus), str(zoo), "--out", str(tmp_path / "e.safetensors")]) == 2
     assert not (tmp_path / "e.safetensors").exists()
+
+
+def _rewrite(src, dst, edit_meta=None, edit_tensors=None):
+    import json as js
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(src, framework="pt") as f:
+        meta = js.loads(f.metadata()["nerfspace"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if edit_meta:
+        edit_meta(meta)
+    if edit_tensors:
+        edit_tensors(tensors)
+    save_file(tensors, dst, metadata={"nerfspace": js.dumps(meta)})
+
+
+def test_embedding_bad_nerf_files_fails_with_one_line(zoo, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(zoo, run, TrainConfig(loss="l_con", epochs=1))
+    src = zoo / "nerfs" / "mlp" / "chair_0000.safetensors"
+
+    def unknown_family(meta):
+        meta["spec"] = meta["spec"].replace('"family": "mlp"', '"family": "siren"')
+
+    def nan_weight(tensors):
+        tensors["mlp.1.weight"][0, 0] = float("inf")
+
+    for name, kw, reason in [
+        ("family.safetensors", {"edit_meta": unknown_family}, "unknown family"),
+        ("nan.safetensors", {"edit_tensors": nan_weight}, "NaN or Inf"),
+    ]:
+        bad = tmp_path / name
+        _rewrite(src, bad, **kw)
+        out = tmp_path / f"{name}.emb.safetensors"
+        assert main(["embed", str(run), str(bad), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and reason in err[0] and str(bad) in err[0]
+        assert not out.exists()

@@ -119,7 +119,7 @@ def run_data(zoo: Path, cfg: TrainConfig) -> RunData:
     return RunData(train, by_split["val"], pairs)
 
 
-def _batch_items(data: RunData, objects: list[str], pair: tuple[str, ...]) -> list[tuple[int, Item]]:
+def batch_items(data: RunData, objects: list[str], pair: tuple[str, ...]) -> list[tuple[int, Item]]:
     """(object index, item) for every object of the step that has both architectures of the pair."""
     out = []
     for i, o in enumerate(objects):
@@ -313,7 +313,7 @@ def train(
         for b in range(steps_per_epoch):
             t0 = time.perf_counter()
             pair = data.pairs[step % len(data.pairs)]
-            members = _batch_items(
+            members = batch_items(
                 data, order[b * cfg.objects_per_batch : (b + 1) * cfg.objects_per_batch], pair
             )
             loss, parts = compute_loss(model, cache, members, cfg, gen)
