@@ -8,7 +8,7 @@ from nerfspace.render import camera_rays, orbit_cameras, pack_bits, render_rays,
 def slab(sigma0: float, half: float = 0.2):
     """A homogeneous red slab |z| < half of density sigma0."""
 
-    def field(x):
+    def field(x, net):
         inside = x[..., 2].abs() < half
         rgb = torch.zeros(*x.shape[:-1], 3)
         rgb[..., 0] = 1.0
@@ -53,7 +53,7 @@ def test_occupancy_skips_only_empty_space():
 def test_gradients_flow_through_rendering():
     sigma = torch.tensor(1.5, requires_grad=True)
 
-    def field(x):
+    def field(x, net):
         return torch.full((*x.shape[:-1], 3), 0.5), sigma.expand(x.shape[:-1])
 
     _, opacity = render_rays(

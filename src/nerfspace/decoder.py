@@ -27,7 +27,8 @@ class DecoderConfig:
 
 
 class ImplicitDecoder(nn.Module):
-    """``decoder(z [K, D])`` → a field ``x [K, P, 3] → (rgb [K, P, 3], sigma [K, P])``."""
+    """``decoder(z [K, D])`` → a packed field ``(x [M, 3], net [M]) → (rgb [M, 3], sigma [M])``, point
+    m conditioned on embedding ``net[m]`` (the renderer's field protocol)."""
 
     def __init__(self, embed_dim: int, config: DecoderConfig = DecoderConfig()):
         super().__init__()
@@ -40,10 +41,10 @@ class ImplicitDecoder(nn.Module):
         self.out = nn.Linear(h, 4)
 
     def forward(self, z: torch.Tensor):
-        cond = self.from_embedding(z)[:, None]  # [K, 1, H]
+        cond = self.from_embedding(z)  # [K, H]
 
-        def field(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            first = cond + self.from_position(frequency_encode(normalize(x), self.config.n_freqs))
+        def field(x: torch.Tensor, net: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            first = cond[net] + self.from_position(frequency_encode(normalize(x), self.config.n_freqs))
             h = torch.relu(first)
             for i, layer in enumerate(self.layers):
                 h = torch.relu(layer(h) + (first if i + 1 == self.skip else 0))

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from nerfspace.fields.packing import flat_net
 from nerfspace.render import render_rays, step_size
 
 LOSSES = ("l_rec", "l_con", "l_rec_con")
@@ -45,7 +46,8 @@ def rendering_loss(
     background: no opacity there."""
     color, _ = render_rays(field, origins, dirs, occupancy, samples_per_diagonal)
     fg = nn.functional.smooth_l1_loss(color, target)
-    _, sigma = field(empty_points)
+    k, m, _ = empty_points.shape
+    _, sigma = field(empty_points.reshape(-1, 3), flat_net(k, m, empty_points.device))
     alpha = 1.0 - torch.exp(-sigma * step_size(samples_per_diagonal))
     bg = nn.functional.smooth_l1_loss(alpha, torch.zeros_like(alpha))
     return 0.8 * fg + 0.2 * bg

@@ -154,7 +154,9 @@ def render_rays(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Volume-render rays through K fields at once; only samples in occupied cells are evaluated.
 
-    ``field(x [K, P, 3]) -> (rgb [K, P, 3], sigma [K, P])``; ``origins``/``dirs`` [K, N, 3];
+    ``field(x [M, 3], net [M]) -> (rgb [M, 3], sigma [M])`` evaluates packed samples, each of
+    field ``net[m]``, grouped by field (no padding; see `nerfspace.fields.packing`);
+    ``origins``/``dirs`` [K, N, 3];
     ``occupancy`` [K, R, R, R] bool. Samples are spaced ``step_size(samples_per_diagonal)`` apart
     from the ray's entry into the scene box, offset by ``jitter`` [K, N] in [0, 1) of a step
     (stratified sampling), else by one half. With gradients enabled, samples behind an opacity of
@@ -188,28 +190,17 @@ def render_rays(
     if torch.is_grad_enabled():
         # early ray termination: a gradient-free pass finds the samples hidden behind opaque matter
         with torch.no_grad():
-            _, sigma = _evaluate(field, k, net, pts)
+            _, sigma = field(pts, net)
             keep = _transmittance(sigma * dt, ray, k * n) > MIN_TRANSMITTANCE
         ray, pts, net = ray[keep], pts[keep], net[keep]
 
-    rgb, sigma = _evaluate(field, k, net, pts)
+    rgb, sigma = field(pts, net)
     tau = sigma * dt
     weights = _transmittance(tau, ray, k * n) * (1.0 - torch.exp(-tau))
     opacity = o.new_zeros(k * n).index_add(0, ray, weights)
     color = o.new_zeros(k * n, 3).index_add(0, ray, weights[:, None] * rgb)
     color = color + (1.0 - opacity[:, None]) * BACKGROUND
     return color.reshape(k, n, 3), opacity.reshape(k, n)
-
-
-def _evaluate(field, k: int, net: torch.Tensor, pts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Evaluate packed samples ``pts`` [M, 3] of fields ``net`` [M] in one batched call, padding
-    each field's samples to the largest count."""
-    counts = torch.bincount(net, minlength=k)
-    slot = torch.arange(net.shape[0], device=pts.device) - (torch.cumsum(counts, 0) - counts)[net]
-    x = pts.new_zeros(k, int(counts.max()) if net.numel() else 0, 3)
-    x[net, slot] = pts
-    rgb, sigma = field(x)
-    return rgb[net, slot], sigma[net, slot]
 
 
 def _transmittance(tau: torch.Tensor, ray: torch.Tensor, n_rays: int) -> torch.Tensor:

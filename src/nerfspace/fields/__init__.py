@@ -66,16 +66,18 @@ def init_params(
     return params
 
 
-def mlp_input(spec: ArchSpec, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """The MLP's input for world points ``x`` [K, P, 3]: spatial features ⊕ frequency encoding,
-    zero-padded to ``spec.mlp_in``."""
+def mlp_input(
+    spec: ArchSpec, params: dict[str, torch.Tensor], x: torch.Tensor, net: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The MLP's input for world points ``x`` ([K, P, 3], or packed [M, 3] with ``net``): spatial
+    features ⊕ frequency encoding, zero-padded to ``spec.mlp_in``."""
     x01 = normalize(x)
     parts = []
     if spec.family == "triplane":
-        parts.append(triplane_features(params["triplane"], x01 * 2 - 1))
+        parts.append(triplane_features(params["triplane"], x01 * 2 - 1, net))
     elif spec.family == "hash":
         tables = [params[f"hash.level{i}"] for i in range(spec.hash_levels)]
-        parts.append(hash_features(tables, x01, spec))
+        parts.append(hash_features(tables, x01, spec, net))
     if spec.n_freqs:
         parts.append(frequency_encode(x01, spec.n_freqs))
     h = torch.cat(parts, -1) if len(parts) > 1 else parts[0]
@@ -84,11 +86,12 @@ def mlp_input(spec: ArchSpec, params: dict[str, torch.Tensor], x: torch.Tensor) 
 
 
 def query(
-    spec: ArchSpec, params: dict[str, torch.Tensor], x: torch.Tensor
+    spec: ArchSpec, params: dict[str, torch.Tensor], x: torch.Tensor, net: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """RGB [K, P, 3] in (0, 1) and density [K, P] >= 0 of K fields at world points ``x`` [K, P, 3]."""
+    """RGB in (0, 1) and density >= 0 of K fields: at points ``x`` [K, P, 3] → ([K, P, 3], [K, P]),
+    or at packed points ``x`` [M, 3] of fields ``net`` [M] (grouped by field) → ([M, 3], [M])."""
     n = len(spec.layer_shapes)
     weights = [params[f"mlp.{i}.weight"] for i in range(n)]
     biases = [params[f"mlp.{i}.bias"] for i in range(n)] if spec.bias else None
-    raw = mlp_forward(weights, biases, mlp_input(spec, params, x), spec.activation)
+    raw = mlp_forward(weights, biases, mlp_input(spec, params, x, net), spec.activation, net)
     return torch.sigmoid(raw[..., :3]), trunc_exp(raw[..., 3] - 1.0)

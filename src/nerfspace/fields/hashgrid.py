@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from nerfspace.fields.packing import flat_net
+
 PRIMES = (1, 2654435761, 805459861)
 
 
@@ -48,8 +50,8 @@ def level_scales(spec) -> list[float]:
 
 def _corner_index(lower: torch.Tensor, res: torch.Tensor, size: torch.Tensor, dense: bool) -> torch.Tensor:
     """Table index of the 8 corners (c0, c1, c2 bits, c2 fastest) of cells with lower vertex
-    ``lower`` [K, P, L, 3] on levels of resolution ``res`` [L] and table size ``size`` [L]."""
-    v = lower[..., None] + torch.arange(2, device=lower.device)  # [K, P, L, 3, 2]
+    ``lower`` [..., L, 3] on levels of resolution ``res`` [L] and table size ``size`` [L]."""
+    v = lower[..., None] + torch.arange(2, device=lower.device)  # [..., L, 3, 2]
     if dense:
         t = v * torch.stack([torch.ones_like(res), res, res * res], -1)[:, :, None]
         idx = t[..., 0, :, None, None] + t[..., 1, None, :, None] + t[..., 2, None, None, :]
@@ -59,15 +61,21 @@ def _corner_index(lower: torch.Tensor, res: torch.Tensor, size: torch.Tensor, de
     return (idx & (size[:, None, None, None] - 1)).flatten(-3)  # hashed tables are 2^log2_size
 
 
-def hash_features(tables: list[torch.Tensor], x01: torch.Tensor, spec) -> torch.Tensor:
-    """Trilinear hash-grid features. ``tables``: per level [K, T_l, F]; ``x01`` [K, P, 3] in [0, 1].
-    Returns [K, P, levels * F], level-major; all levels and corners are gathered in one call."""
-    k, p, _ = x01.shape
+def hash_features(
+    tables: list[torch.Tensor], x01: torch.Tensor, spec, net: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Trilinear hash-grid features. ``tables``: per level [K, T_l, F]; ``x01`` [K, P, 3] in [0, 1]
+    → [K, P, levels * F], or packed ``x01`` [M, 3] of fields ``net`` [M] → [M, levels * F]. Features
+    are level-major; all fields, levels and corners are gathered in one call."""
+    if net is None:
+        k, p, _ = x01.shape
+        return hash_features(tables, x01.reshape(-1, 3), spec, flat_net(k, p, x01.device)).reshape(k, p, -1)
+    k = tables[0].shape[0]
     dev = x01.device
     sizes = torch.tensor([t.shape[1] for t in tables], device=dev)
     res = torch.tensor(spec.hash_resolutions, device=dev)
     scales = torch.tensor(level_scales(spec), dtype=x01.dtype, device=dev)
-    pos = x01[:, :, None, :] * scales[:, None] + 0.5  # [K, P, L, 3]
+    pos = x01[:, None, :] * scales[:, None] + 0.5  # [M, L, 3]
     lower = torch.floor(pos)
     frac = pos - lower
     lower = lower.long()
@@ -75,15 +83,15 @@ def hash_features(tables: list[torch.Tensor], x01: torch.Tensor, spec) -> torch.
     if dense.all() or not dense.any():
         idx = _corner_index(lower, res, sizes, bool(dense[0]))
     else:
-        idx = torch.empty(k, p, len(tables), 8, dtype=torch.long, device=dev)
+        idx = torch.empty(x01.shape[0], len(tables), 8, dtype=torch.long, device=dev)
         for flag in (True, False):
             lv = dense == flag
-            idx[:, :, lv] = _corner_index(lower[:, :, lv], res[lv], sizes[lv], flag)
+            idx[:, lv] = _corner_index(lower[:, lv], res[lv], sizes[lv], flag)
     total = int(sizes.sum())
-    offsets = (torch.cumsum(sizes, 0) - sizes) + (torch.arange(k, device=dev) * total)[:, None]  # [K, L]
-    idx = idx + offsets[:, None, :, None]
-    w = torch.stack([1 - frac, frac], -1)  # [K, P, L, 3, 2]
+    offsets = (torch.cumsum(sizes, 0) - sizes) + (net * total)[:, None]  # [M, L]
+    idx = idx + offsets[..., None]
+    w = torch.stack([1 - frac, frac], -1)  # [M, L, 3, 2]
     w = (w[..., 0, :, None, None] * w[..., 1, None, :, None] * w[..., 2, None, None, :]).flatten(-3)
     flat = torch.cat(tables, dim=1).reshape(k * total, -1)
     out = _Interpolate.apply(flat, idx.reshape(-1, 8), w.reshape(-1, 8))
-    return out.reshape(k, p, -1)
+    return out.reshape(x01.shape[0], -1)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from nerfspace.fields.packing import segments
+
 PLANE_AXES = ((0, 1), (0, 2), (1, 2))
 
 
@@ -24,8 +26,15 @@ def cell_positions(res: int) -> torch.Tensor:
     return pos
 
 
-def triplane_features(planes: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Sample ``planes`` [K, 3, R, R, F] at points ``x`` [K, P, 3] in [-1, 1] → [K, P, F]."""
+def triplane_features(planes: torch.Tensor, x: torch.Tensor, net: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample ``planes`` [K, 3, R, R, F] at points ``x`` [K, P, 3] in [-1, 1] → [K, P, F], or at
+    packed points ``x`` [M, 3] of fields ``net`` [M] → [M, F]."""
+    if net is not None:
+        parts = [
+            triplane_features(planes[k : k + 1], x[None, s:e])[0]
+            for k, s, e in segments(net, planes.shape[0])
+        ]
+        return torch.cat(parts) if parts else x.new_zeros(0, planes.shape[-1])
     k, _, res, _, nf = planes.shape
     inp = planes.permute(0, 1, 4, 2, 3).reshape(k * 3, nf, res, res)  # rows = first axis a
     # grid_sample's grid is (w, h) = (b, a)

@@ -16,7 +16,6 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch_geometric.data import Data
 
-from nerfspace import fields
 from nerfspace.atomic import atomic_write_bytes
 from nerfspace.errors import InputError
 from nerfspace.graphs.cache import cached_graph, file_hash
@@ -70,9 +69,8 @@ def render_targets(nerf_file: Path) -> Targets:
     """Render a NeRF from the target views and keep its foreground rays."""
     nerf = load_nerf(nerf_file)
     o, d = (t.reshape(1, -1, 3) for t in camera_rays(orbit_cameras(TARGET_VIEWS, TARGET_SIZE)))
-    params = nerf.batched()
     with torch.no_grad():
-        rgb, opacity = render_rays(lambda x: fields.query(nerf.spec, params, x), o, d, nerf.occupancy[None])
+        rgb, opacity = render_rays(nerf.field(), o, d, nerf.occupancy[None])
     fg = opacity[0] > MIN_OPACITY
     return Targets(o[0, fg], d[0, fg], rgb[0, fg], nerf.occupancy)
 

@@ -187,7 +187,7 @@ def fit(
     final = {n: p.detach() for n, p in params.items()}
     occupancy = occupied(torch.maximum(density, cell_density(spec, final, cfg.occ_res)), cfg) & hull
     pred = render_images(
-        lambda x: fields.query(spec, final, x), k, test_cams, occupancy, cfg.samples_per_diagonal
+        lambda x, net: fields.query(spec, final, x, net), k, test_cams, occupancy, cfg.samples_per_diagonal
     )
     truth = torch.stack([ground_truth(o, test_cams, cfg.supersample) for o in objects])
     return FitResult(final, occupancy, [float(v) for v in psnr(pred, truth)], history)
@@ -200,7 +200,7 @@ def _photometric_step(spec, params, targets, ray_o, ray_d, gens, cfg):
         idx = torch.stack([torch.randint(n_pix, (cfg.rays_per_step,), generator=g) for g in gens])
         jitter = torch.stack([torch.rand(cfg.rays_per_step, generator=g) for g in gens])
         color, _ = render_rays(
-            lambda x: fields.query(spec, params, x),
+            lambda x, net: fields.query(spec, params, x, net),
             ray_o[idx],
             ray_d[idx],
             occupancy,

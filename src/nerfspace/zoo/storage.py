@@ -43,11 +43,14 @@ class NeRF:
         """Parameters with a leading batch dim of 1, as `nerfspace.fields` expects."""
         return {n: t[None] for n, t in self.params.items()}
 
+    def field(self):
+        """This NeRF as a field for the renderer: ``(x [M, 3], net [M] of zeros) -> (rgb, sigma)``."""
+        params = self.batched()
+        return lambda x, net: fields.query(self.spec, params, x, net)
+
     def render(self, cams: Cameras, samples_per_diagonal: int = 128) -> torch.Tensor:
         """Images [V, H, W, 3] of this NeRF seen from ``cams``."""
-        params = self.batched()
-        field = lambda x: fields.query(self.spec, params, x)  # noqa: E731
-        return render_images(field, 1, cams, self.occupancy[None], samples_per_diagonal)[0]
+        return render_images(self.field(), 1, cams, self.occupancy[None], samples_per_diagonal)[0]
 
 
 def save_nerf(path: Path, nerf: NeRF) -> None:
