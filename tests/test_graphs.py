@@ -109,3 +109,17 @@ def test_bad_weights_are_refused():
     params["mlp.0.weight"] = params["mlp.0.weight"][:, :-1]
     with pytest.raises(InputError, match="mlp.0.weight"):
         nerf_to_graph(spec, params)
+
+
+@pytest.mark.parametrize("preset", ["mlp", "triplane", "hash"])
+def test_output_probes_are_the_field_at_the_probe_points(preset):
+    from nerfspace.graphs import mlp_nodes
+    from nerfspace.graphs.probes import PROBE_POINTS
+
+    spec = get_preset(preset)
+    params = _params(spec)
+    g = nerf_to_graph(spec, params)
+    rgb, _ = fields.query(spec, {n: t[None] for n, t in params.items()}, PROBE_POINTS[None])
+    out = g.probe[mlp_nodes(spec) - spec.out_pad :][:3]  # the RGB output neurons
+    assert torch.allclose(torch.sigmoid(torch.sinh(out)).T, rgb[0], atol=1e-5)
+    assert g.probe[mlp_nodes(spec) :].eq(0).all()  # spatial nodes carry no probe

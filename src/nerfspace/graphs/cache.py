@@ -17,6 +17,8 @@ from nerfspace.atomic import atomic_write_bytes
 from nerfspace.graphs import nerf_to_graph
 from nerfspace.zoo.storage import load_nerf
 
+GRAPH_KEYS = ("x", "edge_index", "edge_attr", "probe")
+
 
 def file_hash(path: Path) -> str:
     """SHA-256 of a file's bytes (hex)."""
@@ -34,13 +36,12 @@ def cached_graph(nerf_file: Path, cache_dir: Path, digest: str | None = None) ->
     if entry.exists():
         try:
             t = load_file(entry)
-            return Data(
-                x=t["x"], edge_index=t["edge_index"], edge_attr=t["edge_attr"], num_nodes=t["x"].shape[0]
-            )
+            if set(t) == set(GRAPH_KEYS):
+                return Data(**t, num_nodes=t["x"].shape[0])
         except (SafetensorError, OSError, KeyError):
-            pass  # damaged: rebuild below
+            pass  # damaged: rebuilt below (as is an entry of an older layout)
     nerf = load_nerf(nerf_file)
     g = nerf_to_graph(nerf.spec, nerf.params)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(entry, save({"x": g.x, "edge_index": g.edge_index, "edge_attr": g.edge_attr}))
+    atomic_write_bytes(entry, save({k: g[k] for k in GRAPH_KEYS}))
     return g
