@@ -201,10 +201,9 @@ def validate(model: Model, cache: ZooCache, data: RunData, cfg: TrainConfig) -> 
         for i, it in enumerate(items):
             t = cache.targets(it)
             n = min(len(t.rgb), 512)
-            color, _ = render_rays(
-                model.decoder(z[i : i + 1]), t.origins[None, :n], t.dirs[None, :n], t.occupancy[None]
-            )
-            scores.append(psnr(color[0], t.rgb[:n]))
+            o, d, occ = (v.to(cfg.device) for v in (t.origins[None, :n], t.dirs[None, :n], t.occupancy[None]))
+            color, _ = render_rays(model.decoder(z[i : i + 1]), o, d, occ)
+            scores.append(psnr(color[0].cpu(), t.rgb[:n]))
         metrics["psnr"] = sum(scores) / len(scores)
     model.train()
     return metrics
