@@ -76,6 +76,8 @@ def test_bad_inputs_fail_with_one_line_and_write_nothing(zoo, tmp_path, capsys):
     assert main(["train", str(single), "--loss", "l_con", "--out", str(run)]) == 2
     assert "two architectures" in capsys.readouterr().err
     assert not run.exists()
+    assert main(["train", str(zoo), "--out", str(run), "--scale", "huge"]) == 2
+    assert not run.exists()
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["train", str(empty), "--out", str(run)]) == 2

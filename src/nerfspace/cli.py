@@ -211,7 +211,11 @@ def train(
     loss: str = typer.Option("l_rec_con", help="l_rec | l_con | l_rec_con."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder (checkpoints, logs)."),
     epochs: int = typer.Option(20, help="Epochs (an epoch visits every training object once)."),
-    preset: str = typer.Option("small", help="Encoder size: small (64, 4, 256) or paper (128, 4, 1024)."),
+    scale: str = typer.Option("small", help="small (CPU: 128 rays per NeRF a step) or paper (512 rays)."),
+    preset: str = typer.Option(
+        None,
+        help="Encoder: small (64, 4, 256, probes) or paper (128, 4, 1024: the paper's); default: --scale.",
+    ),
     lr: float = typer.Option(1e-3, help="Peak learning rate of the one-cycle schedule."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
@@ -225,8 +229,20 @@ def train(
 
     if device not in ("cpu", "cuda"):
         raise InputError(f"--device must be cpu or cuda, got {device!r}")
-    enc = encoder_config(preset)
-    cfg = TrainConfig(loss=loss, epochs=epochs, encoder=enc, lr=lr, seed=seed, device=device)
+    if scale not in SCALES:
+        raise InputError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    enc = encoder_config(preset or scale)
+    rays = {"small": (128, 256), "paper": (512, 1024)}[scale]  # rays per NeRF, empty-space points
+    cfg = TrainConfig(
+        loss=loss,
+        epochs=epochs,
+        encoder=enc,
+        lr=lr,
+        seed=seed,
+        device=device,
+        rays_per_nerf=rays[0],
+        empty_points=rays[1],
+    )
     bar, tasks = _progress(), {}
 
     def on_progress(stage: str, done: int, total: int) -> None:
