@@ -161,6 +161,20 @@ def _encoder_speed_md(e: dict | None) -> list[str]:
             f"| {p} | {r['batch1_ms']:.0f} | {e['paper'][p]['batch1_ms']:.0f} | {r['ratio']:.2f}x |"
             f" {r['paper_reported_ms']:.0f} | {r['ratio_to_paper_reported']:.2f}x |"
         )
+    fast = e.get("paper_graphs_small_encoder")
+    if fast:
+        lines += [
+            "",
+            "The small encoder (hidden 64, probe features, output readout) on the same paper-scale graphs:",
+            "",
+            "| preset | ms | GFLOP | vs baseline | vs paper's reported (goal 10x) |",
+            "|---|---|---|---|---|",
+        ]
+        for p, r in fast.items():
+            lines.append(
+                f"| {p} | {r['batch1_ms']:.0f} | {r['gflop_per_nerf']:.2f} | {r['ratio_to_baseline']:.1f}x |"
+                f" {r['ratio_to_paper_reported']:.1f}x |"
+            )
     return lines + [""]
 
 
