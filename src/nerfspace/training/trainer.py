@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch_geometric.data import Batch
 
-from nerfspace.archs import SEEN
+from nerfspace.archs import SCENE_BOX, SEEN
 from nerfspace.atomic import atomic_write_json
 from nerfspace.decoder import DecoderConfig, ImplicitDecoder
 from nerfspace.encoder import EncoderConfig, GMNEncoder
@@ -36,8 +36,6 @@ from nerfspace.training.checkpoint import (
     save_weights,
 )
 from nerfspace.training.data import Item, ZooCache, zoo_items
-
-SCENE_CELL_JITTER = 0.5  # empty-space points sit uniformly inside their cell
 
 
 @dataclass(frozen=True)
@@ -133,13 +131,11 @@ def _empty_points(occupancy: torch.Tensor, n: int, gen: torch.Generator) -> torc
     """``n`` random points in empty cells of an occupancy grid [R, R, R]."""
     res = occupancy.shape[-1]
     empty = (~occupancy).reshape(-1).nonzero()[:, 0]
-    pick = (
-        empty[torch.randint(len(empty), (n,), generator=gen)]
-        if len(empty)
-        else torch.zeros(n, dtype=torch.long)
-    )
-    cell = 2 * 0.7 / res
-    return cell_centers(res)[pick] + (torch.rand(n, 3, generator=gen) - 0.5) * cell * 2 * SCENE_CELL_JITTER
+    if len(empty) == 0:  # a full grid: any cell will do
+        empty = torch.zeros(1, dtype=torch.long)
+    pick = empty[torch.randint(len(empty), (n,), generator=gen)]
+    cell = 2 * SCENE_BOX / res
+    return cell_centers(res)[pick] + (torch.rand(n, 3, generator=gen) - 0.5) * cell  # uniform inside the cell
 
 
 def _rendering_batch(cache: ZooCache, items: list[Item], cfg: TrainConfig, gen: torch.Generator):
