@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
 from torch_geometric.data import Data
 
-from nerfspace.atomic import atomic_write_bytes
+from nerfspace.cache import cached_tensors, file_hash
 from nerfspace.errors import InputError
-from nerfspace.graphs.cache import cached_graph, file_hash
+from nerfspace.graphs.cache import cached_graph
 from nerfspace.render import camera_rays, orbit_cameras, pack_bits, render_rays, unpack_bits
 from nerfspace.zoo.build import load_manifest
 from nerfspace.zoo.storage import load_nerf
@@ -26,6 +24,7 @@ from nerfspace.zoo.storage import load_nerf
 TARGET_VIEWS = 8
 TARGET_SIZE = 32
 MIN_OPACITY = 1e-3  # a ray counts as foreground above this
+TARGET_KEYS = ("origins", "dirs", "rgb", "occupancy", "occupancy_res")
 
 
 @dataclass
@@ -72,6 +71,8 @@ def render_targets(nerf_file: Path) -> Targets:
     with torch.no_grad():
         rgb, opacity = render_rays(nerf.field(), o, d, nerf.occupancy[None])
     fg = opacity[0] > MIN_OPACITY
+    if not fg.any():
+        raise InputError(f"{nerf_file}: the NeRF renders nothing from the target views (empty field)")
     return Targets(o[0, fg], d[0, fg], rgb[0, fg], nerf.occupancy)
 
 
@@ -91,22 +92,18 @@ class ZooCache:
         return cached_graph(item.file, self.dir, self.digest(item.file))
 
     def targets(self, item: Item) -> Targets:
+        def build():
+            t = render_targets(item.file)
+            res = torch.tensor([t.occupancy.shape[-1]])
+            return {
+                "origins": t.origins,
+                "dirs": t.dirs,
+                "rgb": t.rgb,
+                "occupancy": pack_bits(t.occupancy),
+                "occupancy_res": res,
+            }
+
         entry = self.dir / f"{self.digest(item.file)}.targets.safetensors"
-        if entry.exists():
-            try:
-                t = load_file(entry)
-                res = round(t["occupancy_res"].item())
-                return Targets(t["origins"], t["dirs"], t["rgb"], unpack_bits(t["occupancy"], res))
-            except (SafetensorError, OSError, KeyError):
-                pass  # damaged: rebuild
-        tg = render_targets(item.file)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        blob = {
-            "origins": tg.origins.contiguous(),
-            "dirs": tg.dirs.contiguous(),
-            "rgb": tg.rgb.contiguous(),
-            "occupancy": pack_bits(tg.occupancy),
-            "occupancy_res": torch.tensor([tg.occupancy.shape[-1]]),
-        }
-        atomic_write_bytes(entry, save(blob))
-        return tg
+        t = cached_tensors(entry, TARGET_KEYS, build)
+        occupancy = unpack_bits(t["occupancy"], int(t["occupancy_res"]))
+        return Targets(t["origins"], t["dirs"], t["rgb"], occupancy)

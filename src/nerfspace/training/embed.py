@@ -19,10 +19,11 @@ from safetensors.torch import save
 from torch_geometric.data import Batch
 
 from nerfspace.atomic import atomic_write_bytes
+from nerfspace.cache import file_hash
 from nerfspace.encoder import EncoderConfig, GMNEncoder
 from nerfspace.errors import InputError
 from nerfspace.graphs import nerf_to_graph
-from nerfspace.graphs.cache import cached_graph, file_hash
+from nerfspace.graphs.cache import cached_graph
 from nerfspace.training.checkpoint import load_into, load_weights, resolve_checkpoint
 from nerfspace.training.data import zoo_items
 from nerfspace.zoo.storage import load_nerf

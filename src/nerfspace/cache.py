@@ -1,0 +1,41 @@
+"""Content-addressed caches on disk: tensors derived from a file, keyed by the file's SHA-256 and
+written atomically, so a crash never leaves a half-written entry and a changed file never hits a
+stale one. An entry that cannot be read, or holds other keys (an older layout), is rebuilt."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from nerfspace.atomic import atomic_write_bytes
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cached_tensors(
+    entry: Path, keys: tuple[str, ...], build: Callable[[], dict[str, torch.Tensor]]
+) -> dict[str, torch.Tensor]:
+    """The tensors stored at ``entry`` if it holds exactly ``keys``; else ``build()``, stored."""
+    if entry.exists():
+        try:
+            t = load_file(entry)
+            if set(t) == set(keys):
+                return t
+        except (SafetensorError, OSError):
+            pass  # damaged: rebuilt below
+    t = build()
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(entry, save({k: t[k].contiguous() for k in keys}))
+    return t
