@@ -261,10 +261,13 @@ def train(
         _emit_json(summary)
         return
     cols = sorted({k for h in summary["history"] for k in h} - {"epoch"})
-    table = Table("epoch", *cols, title="validation")
-    for h in summary["history"]:
-        table.add_row(str(h["epoch"]), *(f"{h.get(c, float('nan')):.4f}" for c in cols))
-    out.print(table)
+    if cols:
+        table = Table("epoch", *cols, title="validation")
+        for h in summary["history"]:
+            table.add_row(str(h["epoch"]), *(f"{h.get(c, float('nan')):.4f}" for c in cols))
+        out.print(table)
+    else:
+        out.print("no validation objects in this zoo: the best checkpoint is the last epoch's")
     best = summary["best"]
     out.print(f"best checkpoint: epoch {best['epoch']} → {out_dir / 'checkpoints' / 'best.safetensors'}")
 

@@ -334,8 +334,8 @@ def train(
         history.append({"epoch": epoch + 1, **metrics})
         meta = {"train": cfg.to_dict(), "epoch": epoch + 1, "step": step, "metrics": metrics}
         score = _score(cfg, metrics)
-        if score > best or not (ckpt_dir / "best.safetensors").exists():
-            best = max(best, score)
+        if score >= best:  # without validation objects every score is -inf: best is the last epoch
+            best = score
             save_weights(ckpt_dir / "best.safetensors", model.state_dict(), meta)
         save_weights(ckpt_dir / "last.safetensors", model.state_dict(), meta)
         save_resume(
