@@ -77,6 +77,7 @@ def test_bad_inputs_fail_with_one_line_and_write_nothing(zoo, tmp_path, capsys):
     assert "two architectures" in capsys.readouterr().err
     assert not run.exists()
     assert main(["train", str(zoo), "--out", str(run), "--scale", "huge"]) == 2
+    assert main(["train", str(zoo), "--out", str(run), "--lr", "0"]) == 2
     assert not run.exists()
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -88,6 +89,10 @@ def test_bad_inputs_fail_with_one_line_and_write_nothing(zoo, tmp_path, capsys):
     args = ["train", str(zoo), "--out", str(run), "--resume", "--preset", "paper", "--loss", "l_con"]
     assert main(args) == 2
     assert "encoder" in capsys.readouterr().err
+    (run / "config.json").rename(run / "config.moved")
+    assert main(["train", str(zoo), "--out", str(run), "--resume"]) == 2
+    assert "run config" in capsys.readouterr().err
+    (run / "config.moved").rename(run / "config.json")
     with pytest.raises(InputError, match="another encoder configuration"):
         from nerfspace.encoder import EncoderConfig, GMNEncoder
         from nerfspace.training.checkpoint import load_into, load_weights

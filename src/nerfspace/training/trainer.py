@@ -58,6 +58,8 @@ class TrainConfig:
             raise InputError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
         if self.epochs < 1:
             raise InputError(f"--epochs must be >= 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise InputError(f"--lr must be > 0, got {self.lr}")
 
     @property
     def uses_rendering(self) -> bool:
@@ -261,7 +263,10 @@ def train(
     if resume:
         if not (ckpt_dir / "resume.pt").exists():
             raise InputError(f"{out}: nothing to resume (no checkpoints/resume.pt)")
-        saved = TrainConfig.from_dict(json.loads(config_path.read_text())["train"])
+        try:
+            saved = TrainConfig.from_dict(json.loads(config_path.read_text())["train"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{config_path}: missing or unreadable run config ({e})") from e
         if saved.encoder != cfg.encoder or saved.decoder != cfg.decoder or saved.loss != cfg.loss:
             raise InputError(
                 f"{out}: this run was trained with loss {saved.loss} and encoder {saved.encoder}; "
