@@ -28,3 +28,12 @@ def test_file_hash_follows_the_content(tmp_path):
     h = file_hash(f)
     f.write_bytes(b"two")
     assert file_hash(f) != h
+
+
+def test_an_unwritable_cache_folder_only_costs_the_rebuild(tmp_path, monkeypatch):
+    def read_only(path, data):
+        raise PermissionError(13, "Read-only file system", str(path))
+
+    monkeypatch.setattr("nerfspace.cache.atomic_write_bytes", read_only)
+    t = cached_tensors(tmp_path / "x.safetensors", ("a",), lambda: {"a": torch.ones(1)})
+    assert torch.equal(t["a"], torch.ones(1)) and not (tmp_path / "x.safetensors").exists()

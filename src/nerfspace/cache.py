@@ -27,7 +27,8 @@ def file_hash(path: Path) -> str:
 def cached_tensors(
     entry: Path, keys: tuple[str, ...], build: Callable[[], dict[str, torch.Tensor]]
 ) -> dict[str, torch.Tensor]:
-    """The tensors stored at ``entry`` if it holds exactly ``keys``; else ``build()``, stored."""
+    """The tensors stored at ``entry`` if it holds exactly ``keys``; else ``build()``, stored where the
+    folder is writable."""
     if entry.exists():
         try:
             t = load_file(entry)
@@ -36,6 +37,9 @@ def cached_tensors(
         except (SafetensorError, OSError):
             pass  # damaged: rebuilt below
     t = build()
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(entry, save({k: t[k].contiguous() for k in keys}))
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(entry, save({k: t[k].contiguous() for k in keys}))
+    except OSError:
+        pass  # a read-only zoo (a shipped one, say): work uncached
     return t
