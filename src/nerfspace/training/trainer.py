@@ -154,7 +154,9 @@ def _rendering_batch(cache: ZooCache, items: list[Item], cfg: TrainConfig, gen: 
     return [torch.stack(x).to(cfg.device) for x in (o, d, rgb, occ, empty)]
 
 
-def compute_loss(model: Model, cache: ZooCache, members: list[tuple[int, Item]], cfg, gen):
+def compute_loss(
+    model: Model, cache: ZooCache, members: list[tuple[int, Item]], cfg: TrainConfig, gen: torch.Generator
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its parts for one batch of (object index, item)."""
     items = [it for _, it in members]
     z = model.encoder(Batch.from_data_list([cache.graph(it) for it in items]).to(cfg.device))
@@ -165,10 +167,8 @@ def compute_loss(model: Model, cache: ZooCache, members: list[tuple[int, Item]],
     if cfg.uses_contrastive:
         ids = torch.tensor([i for i, _ in members], device=z.device)
         parts["l_con"] = model.siglip(z, ids)
-    total = parts.get("l_rec", 0.0) + (CONTRASTIVE_WEIGHT if cfg.uses_rendering else 1.0) * parts.get(
-        "l_con", 0.0
-    )
-    return total, parts
+    weight = CONTRASTIVE_WEIGHT if cfg.uses_rendering else 1.0  # L_C alone, or L_R + 0.02 L_C
+    return parts.get("l_rec", 0.0) + weight * parts.get("l_con", 0.0), parts
 
 
 # ---- validation ----------------------------------------------------------------------------------
