@@ -53,9 +53,4 @@ def rendering_loss(
     return 0.8 * fg + 0.2 * bg
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
-    mse = float(((pred - target) ** 2).mean())
-    return -10.0 * math.log10(max(mse, 1e-10))
-
-
-__all__ = ["LOSSES", "CONTRASTIVE_WEIGHT", "SigLIP", "rendering_loss", "psnr"]
+__all__ = ["LOSSES", "CONTRASTIVE_WEIGHT", "SigLIP", "rendering_loss"]

@@ -25,7 +25,7 @@ from nerfspace.atomic import atomic_write_json
 from nerfspace.decoder import DecoderConfig, ImplicitDecoder
 from nerfspace.encoder import EncoderConfig, GMNEncoder
 from nerfspace.errors import InputError
-from nerfspace.losses import CONTRASTIVE_WEIGHT, LOSSES, SigLIP, psnr, rendering_loss
+from nerfspace.losses import CONTRASTIVE_WEIGHT, LOSSES, SigLIP, rendering_loss
 from nerfspace.render import cell_centers, render_rays
 from nerfspace.seeding import derive_seed
 from nerfspace.training.checkpoint import (
@@ -36,6 +36,7 @@ from nerfspace.training.checkpoint import (
     save_weights,
 )
 from nerfspace.training.data import Item, ZooCache, zoo_items
+from nerfspace.zoo.fitting import psnr
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ def validate(model: Model, cache: ZooCache, data: RunData, cfg: TrainConfig) -> 
             n = min(len(t.rgb), 512)
             o, d, occ = (v.to(cfg.device) for v in (t.origins[None, :n], t.dirs[None, :n], t.occupancy[None]))
             color, _ = render_rays(model.decoder(z[i : i + 1]), o, d, occ)
-            scores.append(psnr(color[0].cpu(), t.rgb[:n]))
+            scores.append(float(psnr(color.cpu(), t.rgb[None, :n])[0]))
         metrics["psnr"] = sum(scores) / len(scores)
     model.train()
     return metrics
