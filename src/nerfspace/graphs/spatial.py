@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from nerfspace.archs import ArchSpec
-from nerfspace.fields.triplane import PLANE_AXES
+from nerfspace.fields.triplane import PLANE_AXES, cell_positions
 from nerfspace.graphs.schema import HASH_ENTRY, HASH_VALUE, PLANE_CELL, PLANE_VALUE
 
 
@@ -60,12 +60,9 @@ def triplane(spec: ArchSpec, params: dict[str, torch.Tensor]) -> SpatialPart:
     in [0, 1]; the axis its plane lacks is -1 (unused), which also tells the plane apart."""
     planes = params["triplane"]  # (3, R, R, F)
     _, res, _, nf = planes.shape
-    lin = torch.linspace(0.0, 1.0, res)
-    ii, jj = torch.meshgrid(lin, lin, indexing="ij")
-    pos = torch.full((3, res, res, 3), -1.0)
+    pos = (cell_positions(res) + 1) / 2  # [-1, 1] → [0, 1]
     for p, (a, b) in enumerate(PLANE_AXES):
-        pos[p, :, :, a] = ii
-        pos[p, :, :, b] = jj
+        pos[p, :, :, 3 - a - b] = -1.0  # the axis the plane lacks
     cells = 3 * res * res
     src = torch.arange(cells).repeat_interleave(nf)
     dst = torch.arange(nf).repeat(cells)
