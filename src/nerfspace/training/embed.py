@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
-from torch_geometric.data import Batch
+from torch_geometric.data import Batch, Data
 
 from nerfspace.atomic import atomic_write_bytes
 from nerfspace.cache import file_hash
@@ -54,19 +55,21 @@ def load_encoder(checkpoint: Path) -> tuple[GMNEncoder, dict, Path]:
     return encoder.eval(), meta, path
 
 
-def _inputs(inputs: list[Path]) -> list[tuple[dict, Path, Path | None]]:
-    """(item, NeRF file, cache folder or None) for every NeRF of the given zoos and files."""
+def _inputs(inputs: list[Path]) -> list[tuple[dict, Callable[[], Data]]]:
+    """(item, its graph's maker) for every NeRF of the given zoos (graphs from the zoo's cache) and
+    NeRF files (each read once, here, so a bad one fails before any work)."""
     out = []
     for inp in map(Path, inputs):
         if inp.is_dir():
             for it in zoo_items(inp):
                 item = {"object": it.object, "category": it.category, "preset": it.preset, "split": it.split}
-                out.append(({**item, "file": str(it.file)}, it.file, inp / "cache"))
+                out.append(({**item, "file": str(it.file)}, partial(cached_graph, it.file, inp / "cache")))
         elif inp.exists():
             nerf = load_nerf(inp)
             m = nerf.meta
             item = {"object": m.get("object_id", inp.stem), "category": m.get("category", ""), "split": ""}
-            out.append(({**item, "preset": nerf.preset, "file": str(inp)}, inp, None))
+            graph = partial(nerf_to_graph, nerf.spec, nerf.params)
+            out.append(({**item, "preset": nerf.preset, "file": str(inp)}, graph))
         else:
             raise InputError(f"{inp}: no such zoo folder or NeRF file")
     if not out:
@@ -86,13 +89,7 @@ def embed(
     todo = _inputs(inputs)
     vectors = []
     for i in range(0, len(todo), batch_size):
-        graphs = []
-        for _, file, cache in todo[i : i + batch_size]:
-            if cache is not None:
-                graphs.append(cached_graph(file, cache))
-            else:
-                nerf = load_nerf(file)
-                graphs.append(nerf_to_graph(nerf.spec, nerf.params))
+        graphs = [make() for _, make in todo[i : i + batch_size]]
         vectors.append(encoder(Batch.from_data_list(graphs)))
         if progress:
             progress(min(i + batch_size, len(todo)), len(todo))
