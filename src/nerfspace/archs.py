@@ -109,9 +109,14 @@ class ArchSpec:
         return math.ceil(raw / self.in_multiple) * self.in_multiple
 
     @property
+    def neurons(self) -> list[int]:
+        """Neurons per MLP layer, input to output (padded input and outputs included)."""
+        return [self.mlp_in] + [self.width] * self.hidden_layers + [self.out_pad]
+
+    @property
     def layer_shapes(self) -> list[tuple[int, int]]:
         """(out, in) of every linear layer, input to output."""
-        dims = [self.mlp_in] + [self.width] * self.hidden_layers + [self.out_pad]
+        dims = self.neurons
         return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
 
     @property

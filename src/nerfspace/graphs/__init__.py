@@ -35,7 +35,7 @@ __all__ = [
 
 def mlp_nodes(spec: ArchSpec) -> int:
     """Neurons of the MLP: its inputs (padding included), hidden layers and padded outputs."""
-    return spec.mlp_in + spec.width * spec.hidden_layers + spec.out_pad
+    return sum(spec.neurons)
 
 
 def graph_size(spec: ArchSpec) -> tuple[int, int]:
@@ -50,7 +50,7 @@ def graph_size(spec: ArchSpec) -> tuple[int, int]:
 
 def _mlp_part(spec: ArchSpec, params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """Node features, edge index and edge features of the MLP (nodes 0 … mlp_nodes-1)."""
-    dims = [spec.mlp_in] + [spec.width] * spec.hidden_layers + [spec.out_pad]
+    dims = spec.neurons
     n_layers = len(dims)
     layer = torch.cat([torch.full((d,), float(i)) for i, d in enumerate(dims)])
     order = torch.cat([torch.arange(d, dtype=torch.float32) for d in dims])
