@@ -31,6 +31,8 @@ app = typer.Typer(
 )
 zoo_app = typer.Typer(no_args_is_help=True, help="Build and inspect NeRF zoos.")
 app.add_typer(zoo_app, name="zoo")
+index_app = typer.Typer(no_args_is_help=True, help="FAISS indexes over embeddings.")
+app.add_typer(index_app, name="index")
 console = Console(stderr=True)
 out = Console()
 _state = {"debug": False}
@@ -223,26 +225,12 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
     """Train the GMN encoder on a zoo with L_R, L_C or L_R+C."""
-    from nerfspace.encoder import encoder_config
-    from nerfspace.training.trainer import TrainConfig
     from nerfspace.training.trainer import train as run_training
+    from nerfspace.training.trainer import train_config
 
     if device not in ("cpu", "cuda"):
         raise InputError(f"--device must be cpu or cuda, got {device!r}")
-    if scale not in SCALES:
-        raise InputError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    enc = encoder_config(preset or scale)
-    rays = {"small": (128, 256), "paper": (512, 1024)}[scale]  # rays per NeRF, empty-space points
-    cfg = TrainConfig(
-        loss=loss,
-        epochs=epochs,
-        encoder=enc,
-        lr=lr,
-        seed=seed,
-        device=device,
-        rays_per_nerf=rays[0],
-        empty_points=rays[1],
-    )
+    cfg = train_config(loss, scale, preset, epochs=epochs, lr=lr, seed=seed, device=device)
     bar, tasks = _progress(), {}
 
     def on_progress(stage: str, done: int, total: int) -> None:
@@ -324,6 +312,155 @@ def render(
     images = nerf.render(orbit_cameras(views, size, offset=0.25), spd)
     save_png(out_png, images)
     out.print(f"wrote {out_png} ({views} views of {size}x{size})")
+
+
+def _bar_callback(bar: Progress, label: str):
+    """A ``progress(done, total)`` callback driving one task of ``bar`` (started on first call)."""
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(label, total=total)
+        bar.update(task, completed=done, total=total)
+
+    return update
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.1f}"
+
+
+def _print_headline(results: dict, title: str) -> None:
+    from nerfspace.report.html import headline_rows
+
+    table = Table("metric", "%", title=title)
+    for name, value in headline_rows(results):
+        table.add_row(name, value)
+    out.print(table)
+    per_arch = results["classification"]["per_arch"]
+    table = Table("architecture", "seen?", "classification %", title="per architecture (test split)")
+    for a in PRESETS:
+        if a in per_arch:
+            table.add_row(a, "seen" if a in SEEN else "unseen", _pct(per_arch[a]))
+    out.print(table)
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., metavar="RUN_OR_CKPT", help="A run folder or checkpoint file."),
+    source: Path = typer.Argument(..., metavar="ZOO_OR_EMB", help="A zoo, or embeddings of RUN's encoder."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for report.html, results.json, figures."),
+    seed: int = typer.Option(0, help="Seed of the classifiers and the map."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Classification, cross-architecture retrieval and architecture mixing on a zoo's test split."""
+    from nerfspace.atomic import atomic_write_json
+    from nerfspace.evaluation.evaluate import EvalConfig
+    from nerfspace.evaluation.evaluate import evaluate as run_evaluation
+    from nerfspace.report.html import write_report
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    bar = _progress()
+    try:
+        results, classifier, _ = run_evaluation(
+            run, source, EvalConfig(seed=seed), progress=_bar_callback(bar, "embedding NeRFs")
+        )
+    finally:
+        bar.stop()
+    report = write_report(out_dir, results)
+    atomic_write_json(out_dir / "results.json", results)
+    classifier.save(out_dir / "classifier.safetensors", {"checkpoint": results["checkpoint"]})
+    if as_json:
+        _emit_json(results)
+        return
+    _print_headline(results, f"evaluation of {run} on {source}")
+    out.print(f"report → {report}")
+
+
+@app.command()
+def retrieve(
+    run: Path = typer.Argument(..., metavar="RUN_OR_CKPT", help="A run folder or checkpoint file."),
+    query: Path = typer.Option(..., "--query", help="A NeRF file."),
+    gallery: Path = typer.Option(
+        ..., "--gallery", help="A zoo, or an embeddings/index file of RUN's encoder."
+    ),
+    k: int = typer.Option(10, "-k", help="How many results."),
+    as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON."),
+) -> None:
+    """The gallery NeRFs nearest to a query NeRF (cosine), with category, architecture and score."""
+    from nerfspace.evaluation.retrieval import retrieve_nerf
+
+    hits = retrieve_nerf(run, query, gallery, k)
+    if as_json:
+        _emit_json(hits)
+        return
+    table = Table("rank", "object", "category", "architecture", "cosine", title=f"nearest to {query}")
+    for i, h in enumerate(hits, 1):
+        table.add_row(str(i), h["object"], h["category"], h["preset"], f"{h['score']:.4f}")
+    out.print(table)
+
+
+@index_app.command("build")
+def index_build(
+    embeddings: Path = typer.Argument(..., metavar="EMB", help="An embeddings file (nerfspace embed)."),
+) -> None:
+    """Build a FAISS index of an embeddings file and store it beside it (EMB.faiss)."""
+    from nerfspace.evaluation.retrieval import build_index_file
+
+    path = build_index_file(embeddings)
+    out.print(f"index → {path}")
+
+
+@app.command()
+def benchmark(
+    out_dir: Path = typer.Option(Path("runs/benchmark"), "--out", help="Benchmark folder (resumable)."),
+    objects_per_class: int = typer.Option(10, help="Objects per category in the benchmark zoo."),
+    fit_steps: int = typer.Option(400, help="Fitting steps per NeRF."),
+    epochs: int = typer.Option(30, help="Training epochs of every run."),
+    seed: int = typer.Option(0, help="Seed of the objects, fits, trainings and classifiers."),
+    workers: int = typer.Option(2, help="Zoo fitting processes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """The benchmark from nothing: zoo, L_R / L_C / L_R+C / paper-recipe trainings, evaluation,
+    baselines, costs; writes OUT/benchmark.json and OUT/BENCHMARKS.md. Rerun to resume."""
+    from nerfspace.evaluation.benchmark import BenchmarkConfig, run_benchmark
+    from nerfspace.evaluation.tables import benchmark_markdown
+
+    cfg = BenchmarkConfig(
+        objects_per_class=objects_per_class, fit_steps=fit_steps, epochs=epochs, seed=seed, workers=workers
+    )
+    summary = run_benchmark(out_dir, cfg, say=lambda s: console.print(f"[bold]·[/] {s}", highlight=False))
+    (out_dir / "BENCHMARKS.md").write_text("\n".join(benchmark_markdown([summary])) + "\n")
+    if as_json:
+        _emit_json(summary)
+        return
+    out.print("\n".join(benchmark_markdown([summary])))
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("nerfspace-demo"), "--out", help="Folder for report.html and results."),
+    as_json: bool = typer.Option(False, "--json", help="Print the headline as JSON (docs/cli.md)."),
+) -> None:
+    """The main job on shipped data: embed the shipped test zoo (13 architectures) with the shipped
+    L_R+C encoder, print the headline table and write the HTML report."""
+    from nerfspace.demo import headline, run_demo
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    bar = _progress()
+    try:
+        results = run_demo(out_dir, progress=_bar_callback(bar, "embedding the shipped NeRFs"))
+    finally:
+        bar.stop()
+    if as_json:
+        _emit_json({**headline(results), "report": str(out_dir / "report.html")})
+        return
+    _print_headline(results, "shipped L_R+C encoder on the shipped test zoo")
+    out.print(f"report → {out_dir / 'report.html'}")
 
 
 def main(argv: list[str] | None = None) -> int:

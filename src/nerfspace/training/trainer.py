@@ -8,7 +8,6 @@ Each step takes 4 objects × 2 seen architectures (8 graphs); the architecture p
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import math
 import time
@@ -23,8 +22,9 @@ from torch_geometric.data import Batch
 from nerfspace.archs import SCENE_BOX, SEEN
 from nerfspace.atomic import atomic_write_json
 from nerfspace.decoder import DecoderConfig, ImplicitDecoder
-from nerfspace.encoder import EncoderConfig, GMNEncoder
+from nerfspace.encoder import EncoderConfig, GMNEncoder, encoder_config
 from nerfspace.errors import InputError
+from nerfspace.evaluation.retrieval import mean_recall, pair_recall
 from nerfspace.losses import CONTRASTIVE_WEIGHT, LOSSES, SigLIP, rendering_loss
 from nerfspace.render import cell_centers, render_rays
 from nerfspace.seeding import derive_seed
@@ -79,6 +79,19 @@ class TrainConfig:
         d["encoder"] = EncoderConfig(**d["encoder"])
         d["decoder"] = DecoderConfig(**d["decoder"])
         return cls(**d)
+
+
+RAYS_PER_SCALE = {"small": (128, 256), "paper": (512, 1024)}  # rays per NeRF a step, empty-space points
+
+
+def train_config(loss: str, scale: str = "small", encoder: str | None = None, **kw) -> TrainConfig:
+    """The training settings of a scale (rays per NeRF a step) with an encoder preset (default: the
+    scale's); other ``TrainConfig`` fields pass through ``kw``."""
+    if scale not in RAYS_PER_SCALE:
+        raise InputError(f"--scale must be one of {', '.join(RAYS_PER_SCALE)}, got {scale!r}")
+    rays, empty = RAYS_PER_SCALE[scale]
+    enc = encoder_config(encoder or scale)
+    return TrainConfig(loss=loss, encoder=enc, rays_per_nerf=rays, empty_points=empty, **kw)
 
 
 class Model(nn.Module):
@@ -192,7 +205,8 @@ def validate(model: Model, cache: ZooCache, data: RunData, cfg: TrainConfig) -> 
     )
     ids = torch.tensor([i for i, _ in members], device=z.device)
     metrics["siglip"] = float(model.siglip(z, ids))
-    recall = cross_arch_recall(z, ids, [it.preset for it in items])
+    presets = [it.preset for it in items]
+    recall = mean_recall(pair_recall(z.cpu(), ids.tolist(), presets, ks=(1,)), 1, set(presets), set(presets))
     if recall is not None:
         metrics["recall@1"] = recall
     if cfg.uses_rendering:
@@ -206,20 +220,6 @@ def validate(model: Model, cache: ZooCache, data: RunData, cfg: TrainConfig) -> 
         metrics["psnr"] = sum(scores) / len(scores)
     model.train()
     return metrics
-
-
-def cross_arch_recall(z: torch.Tensor, ids: torch.Tensor, presets: list[str]) -> float | None:
-    """Mean over ordered architecture pairs (A ≠ B) of recall@1: the nearest B embedding (cosine)
-    to an A embedding is the same object's."""
-    zn = nn.functional.normalize(z, dim=1)
-    archs = sorted(set(presets))
-    hits = []
-    for a, b in itertools.permutations(archs, 2):
-        qa = [i for i, p in enumerate(presets) if p == a]
-        gb = [i for i, p in enumerate(presets) if p == b]
-        nearest = (zn[qa] @ zn[gb].T).argmax(1)
-        hits.append((ids[gb][nearest] == ids[qa]).float().mean())
-    return float(torch.stack(hits).mean()) if hits else None
 
 
 def _score(cfg: TrainConfig, metrics: dict[str, float]) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from nerfspace.archs import PRESETS, SCALES, SEEN, get_preset
-from nerfspace.atomic import atomic_write_json
+from nerfspace.atomic import atomic_write_bytes, atomic_write_json
 from nerfspace.errors import InputError
 from nerfspace.seeding import derive_seed
 from nerfspace.shapes import CATEGORIES, make_object
@@ -249,3 +249,26 @@ def build_zoo(
     manifest["complete"] = True
     atomic_write_json(out / MANIFEST, manifest)
     return manifest
+
+
+def split_zoo(zoo: Path, out: Path, split: str) -> dict:
+    """Copy the objects of one split of a complete zoo (and their NeRF files) into a new zoo at
+    ``out``; its manifest keeps the original plan's settings. Returns the new manifest."""
+    zoo, out = Path(zoo), Path(out)
+    manifest = load_manifest(zoo)
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if not manifest.get("complete"):
+        raise InputError(f"{zoo}: the zoo is not complete; finish building it first")
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out}: exists and is not empty")
+    objects = [o for o in manifest["objects"] if o["split"] == split]
+    keep = {o["id"] for o in objects}
+    nerfs = [n for n in manifest["nerfs"] if n["object"] in keep]
+    for n in nerfs:
+        dest = out / n["file"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(dest, (zoo / n["file"]).read_bytes())
+    subset = {**manifest, "objects": objects, "nerfs": nerfs, "split_of": str(zoo)}
+    atomic_write_json(out / MANIFEST, subset)
+    return subset

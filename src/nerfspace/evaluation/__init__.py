@@ -1,0 +1,1 @@
+"""Downstream tasks on embeddings: classification, retrieval, architecture mixing, baselines, report."""

@@ -1,0 +1,116 @@
+"""Classification of embeddings with the protocol's classifier (DESIGN.md §7): an MLP
+(D -> 512 -> 256 -> classes, BatchNorm, dropout 0.5) trained with AdamW, in scikit-learn style
+(``fit``, ``predict``, ``score``), storable as safetensors so a trained classifier can ship."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+from torch import nn
+
+from nerfspace.atomic import atomic_write_bytes
+from nerfspace.errors import InputError
+
+META_KEY = "nerfspace"
+FORMAT = "nerfspace-classifier/1"
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    hidden: tuple[int, ...] = (512, 256)
+    dropout: float = 0.5
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    seed: int = 0
+
+
+def _network(dim: int, classes: int, cfg: ClassifierConfig) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in cfg.hidden:
+        layers += [nn.Linear(dim, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(cfg.dropout)]
+        dim = width
+    return nn.Sequential(*layers, nn.Linear(dim, classes))
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return nn.functional.normalize(torch.as_tensor(x, dtype=torch.float32), dim=1)
+
+
+class EmbeddingClassifier:
+    """Predicts one of ``labels`` from an embedding (inputs are L2-normalised, as for retrieval)."""
+
+    def __init__(self, labels: list[str], config: ClassifierConfig | None = None):
+        self.labels = list(labels)
+        self.config = config or ClassifierConfig()
+        self.net: nn.Sequential | None = None
+
+    def fit(self, x: torch.Tensor, y: list[str]) -> EmbeddingClassifier:
+        cfg = self.config
+        unknown = sorted(set(y) - set(self.labels))
+        if unknown:
+            raise InputError(f"labels {unknown} are not among the classifier's {self.labels}")
+        x = _unit(x)
+        target = torch.tensor([self.labels.index(v) for v in y])
+        gen = torch.Generator().manual_seed(cfg.seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)  # initialisation and dropout
+            self.net = _network(x.shape[1], len(self.labels), cfg)
+            opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            self.net.train()
+            for _ in range(cfg.epochs):
+                order = torch.randperm(len(x), generator=gen)
+                for i in range(0, len(x), cfg.batch_size):
+                    batch = order[i : i + cfg.batch_size]
+                    if len(batch) < 2:  # BatchNorm needs two samples
+                        continue
+                    loss = nn.functional.cross_entropy(self.net(x[batch]), target[batch])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+        self.net.eval()
+        return self
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> list[str]:
+        if self.net is None:
+            raise InputError("the classifier is not fitted")
+        return [self.labels[i] for i in self.net(_unit(x)).argmax(1).tolist()]
+
+    def score(self, x: torch.Tensor, y: list[str]) -> float:
+        """Top-1 accuracy."""
+        pred = self.predict(x)
+        return sum(p == t for p, t in zip(pred, y, strict=True)) / max(len(y), 1)
+
+    def save(self, path: Path, extra: dict | None = None) -> None:
+        """Store weights and labels; ``extra`` (e.g. the encoder's checkpoint hash) goes in the metadata."""
+        if self.net is None:
+            raise InputError("the classifier is not fitted")
+        meta = {"format": FORMAT, "labels": self.labels, "config": asdict(self.config), **(extra or {})}
+        meta["dim"] = self.net[0].in_features
+        state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
+        atomic_write_bytes(Path(path), save(state, {META_KEY: json.dumps(meta, sort_keys=True)}))
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[EmbeddingClassifier, dict]:
+        """A stored classifier and its metadata."""
+        try:
+            with safe_open(path, framework="pt") as f:
+                meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
+                state = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError, ValueError) as e:
+            raise InputError(f"{path}: not a readable classifier file ({e})") from e
+        if meta.get("format") != FORMAT:
+            raise InputError(f"{path}: not a nerfspace classifier file")
+        cfg = meta["config"]
+        clf = cls(meta["labels"], ClassifierConfig(**{**cfg, "hidden": tuple(cfg["hidden"])}))
+        clf.net = _network(meta["dim"], len(clf.labels), clf.config)
+        clf.net.load_state_dict(state)
+        clf.net.eval()
+        return clf, meta

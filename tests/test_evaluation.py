@@ -1,0 +1,193 @@
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+
+from nerfspace import demo
+from nerfspace.cli import main
+from nerfspace.evaluation.classify import ClassifierConfig, EmbeddingClassifier
+from nerfspace.evaluation.evaluate import EvalConfig, evaluate_embeddings
+from nerfspace.evaluation.mixing import arch_identifiability
+from nerfspace.evaluation.retrieval import class_map, pair_recall
+from nerfspace.training.embed import Embeddings, embed, load_embeddings, save_embeddings
+from nerfspace.training.trainer import TrainConfig, train
+from nerfspace.zoo import ZooConfig, build_zoo
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny zoo (2 categories x 4 objects; 2 seen architectures and an unseen one) and a run."""
+    from tests.conftest import TINY_FIT
+
+    root = tmp_path_factory.mktemp("eval")
+    zoo = root / "zoo"
+    fit_cfg = replace(TINY_FIT, steps=40, image_size=16, samples_per_diagonal=48, occ_res=16)
+    build_zoo(
+        zoo,
+        ZooConfig(classes=("chair", "car"), objects_per_class=4, archs=("mlp", "hash", "mlp_2l")),
+        fit_cfg=fit_cfg,
+    )
+    train(zoo, root / "run", TrainConfig(loss="l_con", epochs=2))
+    return zoo, root / "run"
+
+
+def test_pair_recall_and_class_map_on_known_vectors():
+    objects = ["a", "b", "c", "a", "b", "c"]
+    presets = ["x", "x", "x", "y", "y", "y"]
+    base = torch.eye(3)
+    z = torch.cat([base, base[[0, 2, 1]]])  # in y, b and c are swapped
+    recall = pair_recall(z, objects, presets, ks=(1, 2, 10))
+    assert recall[("x", "y")] == {1: pytest.approx(1 / 3), 2: 1.0, 10: 1.0}
+    assert recall[("y", "x")][1] == pytest.approx(1 / 3)
+    # two categories, perfectly separated directions: mAP 1; mixed: below 1
+    assert class_map(torch.tensor([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 0.9]]), ["p", "p", "q", "q"]) == 1.0
+    assert class_map(torch.tensor([[1.0, 0], [0, 1.0], [0.9, 0.1], [0.1, 0.9]]), ["p", "p", "q", "q"]) < 1.0
+
+
+def test_classifier_learns_separable_classes_and_round_trips(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=g)
+    y = [i % 3 for i in range(90)]
+    x = centres[y] + 0.3 * torch.randn(90, 16, generator=g)
+    labels = ["p", "q", "r"]
+    clf = EmbeddingClassifier(labels, ClassifierConfig(epochs=30)).fit(x[:60], [labels[i] for i in y[:60]])
+    assert clf.score(x[60:], [labels[i] for i in y[60:]]) >= 0.9
+    clf.save(tmp_path / "c.safetensors", {"checkpoint": "abc"})
+    again, meta = EmbeddingClassifier.load(tmp_path / "c.safetensors")
+    assert meta["checkpoint"] == "abc" and again.predict(x) == clf.predict(x)
+    same = EmbeddingClassifier(labels, ClassifierConfig(epochs=30)).fit(x[:60], [labels[i] for i in y[:60]])
+    assert same.predict(x) == clf.predict(x)  # seeded
+
+
+def test_arch_identifiability_sees_an_architecture_offset():
+    g = torch.Generator().manual_seed(0)
+    obj = torch.randn(40, 32, generator=g)
+    z = torch.cat([obj + 0.05 * torch.randn(40, 32, generator=g) for _ in range(2)])
+    presets = ["x"] * 40 + ["y"] * 40
+    objects = [f"o{i}" for i in range(40)] * 2
+    offset = torch.cat([torch.zeros(40, 32), torch.full((40, 32), 1.0)])
+    assert arch_identifiability(z + offset, presets, objects) > 0.95
+    assert arch_identifiability(z, presets, objects) < 0.75  # chance 0.5
+
+
+def test_evaluate_writes_report_and_json(trained, tmp_path, capsys):
+    zoo, run_dir = trained
+    code, out, err = run(capsys, "evaluate", run_dir, zoo, "--out", tmp_path / "ev", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    c, r = res["classification"], res["retrieval"]
+    assert set(c["per_arch"]) == {"mlp", "hash", "mlp_2l"}
+    for v in [c["seen"], c["unseen"], *c["per_arch"].values(), res["arch_identifiability"], r["map"]]:
+        assert 0 <= v <= 1
+    for k in (1, 5, 10):
+        assert 0 <= r[f"recall@{k}"]["seen"] <= r["recall@10"]["seen"] <= 1
+    assert set(r["pairs"]) == {
+        f"{a}->{b}" for a in ("mlp", "hash", "mlp_2l") for b in ("mlp", "hash", "mlp_2l") if a != b
+    }
+    html = (tmp_path / "ev" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5  # two maps, two confusion matrices, the gallery
+    assert (tmp_path / "ev" / "figures" / "retrieval_gallery.png").stat().st_size > 1000
+    assert res["seconds_per_nerf"]["total"] > 0
+
+    # same embeddings, same seed: same numbers
+    emb = embed(run_dir, [zoo])
+    a, _ = evaluate_embeddings(emb, EvalConfig())
+    b, _ = evaluate_embeddings(emb, EvalConfig())
+    assert a["classification"] == b["classification"] and a["retrieval"] == b["retrieval"]
+
+
+def test_index_build_and_retrieve(trained, tmp_path, capsys):
+    zoo, run_dir = trained
+    emb_file = tmp_path / "g.safetensors"
+    assert run(capsys, "embed", run_dir, zoo, "--out", emb_file)[0] == 0
+    code, out, _ = run(capsys, "index", "build", emb_file)
+    assert code == 0 and (tmp_path / "g.faiss").exists()
+    query = zoo / "nerfs" / "mlp_2l" / "car_0000.safetensors"
+    for gallery in (tmp_path / "g.faiss", emb_file, zoo):
+        code, out, err = run(
+            capsys, "retrieve", run_dir, "--query", query, "--gallery", gallery, "-k", "5", "--json"
+        )
+        assert code == 0, err
+        hits = json.loads(out)
+        assert (
+            len(hits) == 5
+            and hits[0]["file"] == str(query)
+            and hits[0]["score"] == pytest.approx(1, abs=1e-4)
+        )
+        assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    code, out, _ = run(capsys, "retrieve", run_dir, "--query", query, "--gallery", zoo, "-k", "3")
+    assert code == 0 and "car_0000" in out and "mlp_2l" in out
+
+
+def test_bad_inputs_give_one_clear_line(trained, tmp_path, capsys):
+    zoo, run_dir = trained
+    query = zoo / "nerfs" / "mlp" / "car_0000.safetensors"
+    emb = load_embeddings_of(run_dir, zoo, tmp_path)
+
+    code, _, err = run(capsys, "retrieve", run_dir, "--query", query, "--gallery", zoo, "-k", "1000")
+    assert code == 2 and "gallery size" in err and err.count("\n") == 1
+    text = tmp_path / "notes.safetensors"
+    text.write_text("hello")
+    code, _, err = run(capsys, "retrieve", run_dir, "--query", text, "--gallery", zoo)
+    assert code == 2 and err.count("\n") == 1
+    foreign = tmp_path / "foreign.safetensors"
+    save_embeddings(foreign, Embeddings(emb.vectors, emb.items, emb.encoder, "0" * 64))
+    code, _, err = run(capsys, "retrieve", run_dir, "--query", query, "--gallery", foreign)
+    assert code == 2 and "another encoder" in err
+    code, _, err = run(capsys, "evaluate", run_dir, foreign, "--out", tmp_path / "x")
+    assert code == 2 and "another encoder" in err
+    unseen_only = tmp_path / "unseen.safetensors"
+    keep = [i for i, it in enumerate(emb.items) if it["preset"] == "mlp_2l"]
+    save_embeddings(
+        unseen_only, Embeddings(emb.vectors[keep], [emb.items[i] for i in keep], emb.encoder, emb.checkpoint)
+    )
+    code, _, err = run(capsys, "evaluate", run_dir, unseen_only, "--out", tmp_path / "y")
+    assert code == 2 and "share no architecture" in err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def load_embeddings_of(run_dir, zoo, tmp_path) -> Embeddings:
+    path = tmp_path / "all.safetensors"
+    save_embeddings(path, embed(run_dir, [zoo]))
+    return load_embeddings(path)
+
+
+def test_demo_runs_on_shipped_data_and_keeps_its_json_contract(trained, tmp_path, capsys, monkeypatch):
+    zoo, run_dir = trained
+    bench = tmp_path / "bench"
+    shutil.copytree(zoo, bench / "zoo", ignore=shutil.ignore_patterns("cache"))
+    shutil.copytree(run_dir, bench / "runs" / "l_rec_con")
+    assert run(capsys, "evaluate", run_dir, zoo, "--out", bench / "reports" / "l_rec_con")[0] == 0
+    shipped = tmp_path / "shipped"
+    demo.ship(bench, shipped)
+    monkeypatch.setattr(demo, "ZOO", shipped / "zoo")
+    monkeypatch.setattr(demo, "ENCODER", shipped / "encoder.safetensors")
+    monkeypatch.setattr(demo, "CLASSIFIER", shipped / "classifier.safetensors")
+    code, out, err = run(capsys, "demo", "--out", tmp_path / "d", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert set(res) >= {"classification", "retrieval", "arch_identifiability"}
+    assert set(res["classification"]) >= {"seen", "unseen", "per_arch"}
+    for k in (1, 5, 10):
+        assert set(res["retrieval"][f"recall@{k}"]) == {"seen", "unseen_to_seen"}
+    assert (tmp_path / "d" / "report.html").exists()
+    # only the test split is shipped
+    manifest = json.loads((shipped / "zoo" / "manifest.json").read_text())
+    assert {o["split"] for o in manifest["objects"]} == {"test"}
+    # a classifier of another encoder is refused
+    (shipped / "encoder.safetensors").write_bytes(
+        (run_dir / "checkpoints" / "last.safetensors").read_bytes() + b""
+    )
+    other = tmp_path / "other.safetensors"
+    EmbeddingClassifier.load(shipped / "classifier.safetensors")[0].save(other, {"checkpoint": "f" * 64})
+    monkeypatch.setattr(demo, "CLASSIFIER", other)
+    code, _, err = run(capsys, "demo", "--out", tmp_path / "d2")
+    assert code == 2 and "another encoder" in err
