@@ -120,7 +120,18 @@ def write_benchmarks_md() -> None:
         lines.append("")
     lines += _encoder_speed_md(_load("encoder_speed")) + _train_speed_md(_load("train_speed"))
     lines += _encoder_ablation_md(_load("encoder_ablation"))
+    lines += _evaluation_md()
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+def _evaluation_md() -> list[str]:
+    from nerfspace.evaluation.tables import benchmark_markdown
+
+    found = sorted(
+        RESULTS.glob("evaluation_seed*.json"), key=lambda p: int(p.stem.removeprefix("evaluation_seed"))
+    )
+    summaries = [json.loads(p.read_text()) for p in found]
+    return benchmark_markdown(summaries) if summaries else []
 
 
 def _encoder_speed_md(e: dict | None) -> list[str]:

@@ -4,19 +4,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
 from torch import nn
 
-from nerfspace.atomic import atomic_write_bytes
 from nerfspace.errors import InputError
+from nerfspace.tagged import read_tagged, write_tagged
 
-META_KEY = "nerfspace"
 FORMAT = "nerfspace-classifier/1"
 
 
@@ -92,22 +88,14 @@ class EmbeddingClassifier:
         """Store weights and labels; ``extra`` (e.g. the encoder's checkpoint hash) goes in the metadata."""
         if self.net is None:
             raise InputError("the classifier is not fitted")
-        meta = {"format": FORMAT, "labels": self.labels, "config": asdict(self.config), **(extra or {})}
+        meta = {"labels": self.labels, "config": asdict(self.config), **(extra or {})}
         meta["dim"] = self.net[0].in_features
-        state = {k: v.contiguous() for k, v in self.net.state_dict().items()}
-        atomic_write_bytes(Path(path), save(state, {META_KEY: json.dumps(meta, sort_keys=True)}))
+        write_tagged(path, self.net.state_dict(), FORMAT, meta)
 
     @classmethod
     def load(cls, path: Path) -> tuple[EmbeddingClassifier, dict]:
         """A stored classifier and its metadata."""
-        try:
-            with safe_open(path, framework="pt") as f:
-                meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
-                state = {k: f.get_tensor(k) for k in f.keys()}
-        except (SafetensorError, OSError, ValueError) as e:
-            raise InputError(f"{path}: not a readable classifier file ({e})") from e
-        if meta.get("format") != FORMAT:
-            raise InputError(f"{path}: not a nerfspace classifier file")
+        state, meta = read_tagged(path, FORMAT, "nerfspace classifier file")
         cfg = meta["config"]
         clf = cls(meta["labels"], ClassifierConfig(**{**cfg, "hidden": tuple(cfg["hidden"])}))
         clf.net = _network(meta["dim"], len(clf.labels), clf.config)

@@ -7,27 +7,19 @@ file and is read with ``weights_only=True`` all the same.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
 
 from nerfspace.atomic import atomic_write_bytes
 from nerfspace.errors import InputError
+from nerfspace.tagged import read_tagged, write_tagged
 
 FORMAT = "nerfspace-encoder/1"
-META_KEY = "nerfspace"
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor], meta: dict) -> None:
-    meta = {"format": FORMAT, **meta}
-    blob = save(
-        {k: v.detach().contiguous().cpu() for k, v in state.items()},
-        {META_KEY: json.dumps(meta, sort_keys=True)},
-    )
-    atomic_write_bytes(path, blob)
+    write_tagged(path, state, FORMAT, meta)
 
 
 def resolve_checkpoint(path: Path) -> Path:
@@ -46,15 +38,7 @@ def resolve_checkpoint(path: Path) -> Path:
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Weights and metadata of a checkpoint file; a clear error for anything else."""
-    try:
-        with safe_open(path, framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise InputError(f"{path}: not a readable nerfspace checkpoint ({e})") from e
-    if meta.get("format") != FORMAT:
-        raise InputError(f"{path}: not a nerfspace encoder checkpoint")
-    return state, meta
+    return read_tagged(path, FORMAT, "nerfspace encoder checkpoint")
 
 
 def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:

@@ -8,29 +8,25 @@ An embeddings file is safetensors: ``embeddings`` [N, D] float32, and in the met
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
 from torch_geometric.data import Batch, Data
 
-from nerfspace.atomic import atomic_write_bytes
 from nerfspace.cache import file_hash
 from nerfspace.encoder import EncoderConfig, GMNEncoder
 from nerfspace.errors import InputError
 from nerfspace.graphs import nerf_to_graph
 from nerfspace.graphs.cache import cached_graph
+from nerfspace.tagged import read_tagged, write_tagged
 from nerfspace.training.checkpoint import load_into, load_weights, resolve_checkpoint
 from nerfspace.training.data import zoo_items
 from nerfspace.zoo.storage import load_nerf
 
 FORMAT = "nerfspace-embeddings/1"
-META_KEY = "nerfspace"
 
 
 @dataclass
@@ -97,18 +93,13 @@ def embed(
 
 
 def save_embeddings(path: Path, emb: Embeddings) -> None:
-    meta = {"format": FORMAT, "encoder": emb.encoder, "checkpoint": emb.checkpoint, "items": emb.items}
-    blob = save({"embeddings": emb.vectors.contiguous()}, {META_KEY: json.dumps(meta, sort_keys=True)})
-    atomic_write_bytes(Path(path), blob)
+    meta = {"encoder": emb.encoder, "checkpoint": emb.checkpoint, "items": emb.items}
+    write_tagged(path, {"embeddings": emb.vectors}, FORMAT, meta)
 
 
 def load_embeddings(path: Path) -> Embeddings:
-    try:
-        with safe_open(path, framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
-            vectors = f.get_tensor("embeddings")
-    except (SafetensorError, OSError, ValueError) as e:
-        raise InputError(f"{path}: not a readable embeddings file ({e})") from e
-    if meta.get("format") != FORMAT or len(meta.get("items", [])) != vectors.shape[0]:
-        raise InputError(f"{path}: not a nerfspace embeddings file")
+    tensors, meta = read_tagged(path, FORMAT, "nerfspace embeddings file")
+    vectors = tensors.get("embeddings")
+    if vectors is None or vectors.dim() != 2 or len(meta.get("items", [])) != vectors.shape[0]:
+        raise InputError(f"{path}: not a nerfspace embeddings file (rows and items disagree)")
     return Embeddings(vectors, meta["items"], meta["encoder"], meta["checkpoint"])

@@ -1,0 +1,44 @@
+"""The evaluation benchmark of DESIGN.md §7 into BENCHMARKS.md: runs (or resumes) the same pipeline
+as `nerfspace benchmark` (zoo, L_R / L_C / L_R+C / paper-recipe trainings, evaluation, baselines)
+and stores its summary as benchmarks/results/evaluation_seed<S>.json.
+
+python benchmarks/evaluation.py [--seed 0] [--out runs/benchmark] [--objects-per-class 10]
+                                [--fit-steps 400] [--epochs 30] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from common import ROOT, save_result  # noqa: E402
+from nerfspace.evaluation.benchmark import BenchmarkConfig, run_benchmark  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="benchmark folder (default runs/benchmark, _seedS for S > 0)")
+    ap.add_argument("--objects-per-class", type=int, default=10)
+    ap.add_argument("--fit-steps", type=int, default=400)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    out = Path(args.out or ROOT / "runs" / ("benchmark" if args.seed == 0 else f"benchmark_seed{args.seed}"))
+    cfg = BenchmarkConfig(
+        objects_per_class=args.objects_per_class,
+        fit_steps=args.fit_steps,
+        epochs=args.epochs,
+        seed=args.seed,
+        workers=args.workers,
+    )
+    summary = run_benchmark(out, cfg, say=lambda s: print(time.strftime("%H:%M:%S"), s, flush=True))
+    save_result(f"evaluation_seed{args.seed}", summary)
+
+
+if __name__ == "__main__":
+    main()
