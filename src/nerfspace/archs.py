@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 from nerfspace.errors import InputError
 
@@ -267,17 +269,49 @@ def preset_name(spec: ArchSpec) -> tuple[str, str] | None:
     return None
 
 
-def resolve_archs(arg: str) -> list[str]:
-    """Parse ``seen|unseen|all|name,name,...`` into preset names (validated)."""
+def load_spec(path: str | Path) -> ArchSpec:
+    """A user-declared ArchSpec from a JSON file; errors name the file."""
+    path = Path(path)
+    try:
+        return ArchSpec.from_json(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: unreadable spec file ({e})") from e
+    except SpecError as e:
+        raise SpecError(f"{path}: {e}") from e
+
+
+def parse_archs(arg: str) -> tuple[list[str], dict[str, ArchSpec]]:
+    """Parse ``seen|unseen|all|item,item,...`` where an item is a preset name or an ArchSpec JSON file
+    (``*.json``, named by its file stem). Returns the names in order and the declared specs by name."""
     groups = {"seen": list(SEEN), "unseen": list(UNSEEN), "all": list(PRESETS)}
     if arg in groups:
-        return groups[arg]
-    names = [a.strip() for a in arg.split(",") if a.strip()]
-    if not names:
+        return groups[arg], {}
+    items = [a.strip() for a in arg.split(",") if a.strip()]
+    if not items:
         raise SpecError("no architecture given")
-    for n in names:
-        if n not in PRESETS:
+    names, declared = [], {}
+    for item in items:
+        if item.endswith(".json"):
+            name = Path(item).stem
+            if name in PRESETS or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise SpecError(
+                    f"{item}: a declared architecture needs a file name that is not a preset name"
+                )
+            declared[name] = load_spec(item)
+            names.append(name)
+        elif item in PRESETS:
+            names.append(item)
+        else:
             raise SpecError(
-                f"unknown architecture {n!r}; presets are {', '.join(PRESETS)} (or seen/unseen/all)"
+                f"unknown architecture {item!r}; presets are {', '.join(PRESETS)} (or seen/unseen/all, "
+                "or ArchSpec .json files)"
             )
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(names)), declared
+
+
+def resolve_archs(arg: str) -> list[str]:
+    """Parse ``seen|unseen|all|name,name,...`` into preset names (validated)."""
+    names, declared = parse_archs(arg)
+    if declared:
+        raise SpecError("declared architectures (.json) are not accepted here; give preset names")
+    return names

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from nerfspace.archs import PRESETS, SCALES, SEEN, get_preset, resolve_archs
+from nerfspace.archs import PRESETS, SCALES, SEEN, get_preset, load_spec, parse_archs
 from nerfspace.errors import InputError, NerfspaceError
 
 app = typer.Typer(
@@ -66,7 +66,9 @@ def zoo_build(
     ),
     classes: str = typer.Option("all", help="'all' or comma-separated categories."),
     objects_per_class: int = typer.Option(2, "--objects-per-class", "-n", help="Objects per category."),
-    archs: str = typer.Option(None, help="seen|unseen|all|name,... (default: the protocol)."),
+    archs: str = typer.Option(
+        None, help="seen|unseen|all|name,... ; items may be ArchSpec .json files (default: the protocol)."
+    ),
     fit: str = typer.Option(
         "photometric", help="photometric (from rendered views) or distill (from the field)."
     ),
@@ -87,7 +89,10 @@ def zoo_build(
         raise InputError(f"--workers must be >= 1, got {workers}")
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be >= 1, got {steps}")
-    cfg = ZooConfig(cls, objects_per_class, tuple(resolve_archs(archs)) if archs else None, fit, scale, seed)
+    names, declared = parse_archs(archs) if archs else (None, {})
+    cfg = ZooConfig(
+        cls, objects_per_class, tuple(names) if names else None, fit, scale, seed, tuple(declared.items())
+    )
     fit_cfg = fit_config(fit, scale) if steps is None else replace(fit_config(fit, scale), steps=steps)
     bar, task = _progress(), None
 
@@ -113,7 +118,7 @@ def _print_info(info: dict) -> None:
     )
     for col in ("preset", "count", "PSNR min", "median", "max"):
         table.add_column(col, justify="left" if col == "preset" else "right")
-    for p in PRESETS:
+    for p in [*PRESETS, *sorted(set(info["presets"]) - set(PRESETS))]:  # presets, then declared/imported
         if p in info["presets"]:
             v = info["presets"][p]
             table.add_row(p, str(v["count"]), *(f"{v['psnr'][s]:.2f}" for s in ("min", "median", "max")))
@@ -312,6 +317,90 @@ def render(
     images = nerf.render(orbit_cameras(views, size, offset=0.25), spd)
     save_png(out_png, images)
     out.print(f"wrote {out_png} ({views} views of {size}x{size})")
+
+
+import_app = typer.Typer(no_args_is_help=True, help="Import NeRFs from foreign formats (safe loading).")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("gmnerf")
+def import_gmnerf_cmd(
+    src: Path = typer.Argument(
+        ..., metavar="SRC", help="The paper's dataset folder (<arch>/<class_id>/<nerf_id>)."
+    ),
+    out_zoo: Path = typer.Argument(
+        ..., metavar="OUT_ZOO", help="Zoo folder (created; resumed if same import)."
+    ),
+    scale: str = typer.Option("paper", help="Scale that preset-named <arch> folders resolve at."),
+    occ_res: int = typer.Option(None, "--occ-res", help="Resample occupancy grids to this resolution."),
+    as_json: bool = typer.Option(False, "--json", help="Print the zoo summary as JSON."),
+) -> None:
+    """Import the paper's public NeRF dataset layout (tiny-cuda-nn weights, split files) into a zoo."""
+    from nerfspace.interop import GmnerfImport, import_gmnerf
+    from nerfspace.zoo import zoo_info
+
+    bar = _progress()
+    try:
+        manifest = import_gmnerf(
+            src, out_zoo, GmnerfImport(scale, occ_res), progress=_bar_callback(bar, "importing NeRFs")
+        )
+    finally:
+        bar.stop()
+    info = zoo_info(out_zoo)
+    if as_json:
+        _emit_json({**info, "skipped_unlisted": manifest["skipped_unlisted"]})
+        return
+    _print_info(info)
+    if manifest["skipped_unlisted"]:
+        out.print(f"skipped {manifest['skipped_unlisted']} NeRFs of objects listed in no split file")
+
+
+@import_app.command("torch")
+def import_torch_cmd(
+    state_dict: Path = typer.Argument(
+        ..., metavar="STATE_DICT", help="A .pt/.pth state dict (weights only)."
+    ),
+    spec_file: Path = typer.Option(..., "--spec", help="ArchSpec JSON file the tensors follow."),
+    out_file: Path = typer.Argument(..., metavar="OUT", help="NeRF file to write (.safetensors)."),
+    occ_res: int = typer.Option(
+        None, "--occ-res", help="Occupancy resolution (default: the file's, else 32)."
+    ),
+    category: str = typer.Option("", help="Category recorded in the NeRF's metadata."),
+) -> None:
+    """Turn a plain PyTorch state dict (tensors named as docs/formats.md) into a NeRF file."""
+    from nerfspace.interop import read_state_dict
+    from nerfspace.zoo import save_nerf
+
+    if out_file.suffix != ".safetensors" or not out_file.parent.is_dir():
+        raise InputError(f"{out_file}: OUT must be a .safetensors file in an existing folder")
+    if occ_res is not None and not 2 <= occ_res <= 512:
+        raise InputError(f"--occ-res must be in [2, 512], got {occ_res}")
+    nerf = read_state_dict(state_dict, load_spec(spec_file), occ_res)
+    nerf.meta = {"object_id": out_file.stem, "category": category, "fit": "imported", "psnr": "nan"}
+    save_nerf(out_file, nerf)
+    out.print(f"{state_dict} → {out_file} ({nerf.preset}, {nerf.spec.n_params:,} parameters)")
+
+
+@app.command()
+def export(
+    nerf_file: Path = typer.Argument(..., metavar="NERF_FILE"),
+    fmt: str = typer.Option(..., "--format", help="torch (a state dict) or gmnerf (the paper's layout)."),
+    out_path: Path = typer.Argument(..., metavar="OUT", help="torch: a .pt file; gmnerf: a NeRF folder."),
+) -> None:
+    """Write a NeRF file in a foreign format (the importers read it back exactly)."""
+    from nerfspace.interop import write_gmnerf_nerf, write_state_dict
+    from nerfspace.interop.torch_state import spec_path
+    from nerfspace.zoo import load_nerf
+
+    if fmt not in ("torch", "gmnerf"):
+        raise InputError(f"unknown --format {fmt!r}; expected torch or gmnerf")
+    nerf = load_nerf(nerf_file)
+    if fmt == "torch":
+        write_state_dict(out_path, nerf)
+        out.print(f"{nerf_file} → {out_path} (spec: {spec_path(out_path)})")
+    else:
+        write_gmnerf_nerf(out_path, nerf)
+        out.print(f"{nerf_file} → {out_path}/")
 
 
 def _bar_callback(bar: Progress, label: str):

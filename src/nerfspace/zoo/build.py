@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from nerfspace.archs import PRESETS, SCALES, SEEN, get_preset
+from nerfspace.archs import PRESETS, SCALES, SEEN, ArchSpec, get_preset
 from nerfspace.atomic import atomic_write_bytes, atomic_write_json
 from nerfspace.errors import InputError
 from nerfspace.seeding import derive_seed
@@ -39,7 +39,8 @@ SPLITS = ("train", "val", "test")
 @dataclass(frozen=True)
 class ZooConfig:
     """What a zoo holds. ``archs`` None applies the protocol: the seen presets for train/val
-    objects, all 13 for test objects; otherwise every object gets the listed presets."""
+    objects, all 13 for test objects; otherwise every object gets the listed architectures: preset
+    names, or names of user-declared specs given in ``declared`` as (name, spec) pairs."""
 
     classes: tuple[str, ...] = CATEGORIES
     objects_per_class: int = 10
@@ -47,6 +48,7 @@ class ZooConfig:
     fit: str = "photometric"
     scale: str = "small"
     seed: int = 0
+    declared: tuple[tuple[str, ArchSpec], ...] = ()
 
     def __post_init__(self) -> None:
         for c in self.classes:
@@ -56,18 +58,33 @@ class ZooConfig:
             raise InputError("no category given")
         if self.objects_per_class <= 0:
             raise InputError(f"--objects-per-class must be >= 1, got {self.objects_per_class}")
+        names = dict(self.declared)
+        if set(names) & set(PRESETS) or len(names) != len(self.declared):
+            raise InputError("declared architectures need unique names that are not preset names")
         for a in self.archs or ():
-            if a not in PRESETS:
+            if a not in PRESETS and a not in names:
                 raise InputError(f"unknown architecture {a!r}; presets are {', '.join(PRESETS)}")
         if self.fit not in FIT_MODES:
             raise InputError(f"unknown fit mode {self.fit!r}; expected one of {', '.join(FIT_MODES)}")
         if self.scale not in SCALES:
             raise InputError(f"unknown scale {self.scale!r}; expected one of {', '.join(SCALES)}")
 
+    def spec(self, name: str) -> ArchSpec:
+        """The ArchSpec of an architecture of this zoo (declared, else the preset at the zoo's scale)."""
+        return dict(self.declared).get(name) or get_preset(name, self.scale)
+
+    def order(self, name: str) -> int:
+        """Sort key of an architecture: the presets in registry order, then the declared ones."""
+        declared = [n for n, _ in self.declared]
+        return PRESETS.index(name) if name in PRESETS else len(PRESETS) + declared.index(name)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["classes"] = list(self.classes)
         d["archs"] = list(self.archs) if self.archs is not None else None
+        del d["declared"]
+        if self.declared:  # only then: manifests of preset-only zoos keep their keys
+            d["declared"] = {n: s.to_dict() for n, s in self.declared}
         return d
 
 
@@ -109,7 +126,7 @@ def plan(cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
                     "seed": derive_seed("nerf", cfg.seed, obj["id"], p),
                 }
             )
-    nerfs.sort(key=lambda n: (PRESETS.index(n["preset"]), n["object"]))
+    nerfs.sort(key=lambda n: (cfg.order(n["preset"]), n["object"]))
     return {
         "format": ZOO_FORMAT,
         "config": cfg.to_dict(),
@@ -179,13 +196,13 @@ def _fit_batch(
     preset: str,
     jobs: list[dict],
     objects: dict[str, dict],
-    scale: str,
+    cfg: ZooConfig,
     fit_cfg: FitConfig,
     threads: int,
 ) -> None:
-    """Fit and write one batch of NeRFs of one preset (runs in a worker process or inline)."""
+    """Fit and write one batch of NeRFs of one architecture (runs in a worker process or inline)."""
     torch.set_num_threads(threads)
-    spec = get_preset(preset, scale)
+    spec = cfg.spec(preset)
     objs = [make_object(objects[j["object"]]["category"], objects[j["object"]]["seed"]) for j in jobs]
     result = fit(spec, objs, [j["seed"] for j in jobs], fit_cfg)
     for i, job in enumerate(jobs):
@@ -198,7 +215,7 @@ def _fit_batch(
             "psnr": f"{result.psnr[i]:.4f}",
             "seed": str(job["seed"]),
             "preset": preset,
-            "scale": scale,
+            "scale": cfg.scale,
         }
         nerf = NeRF(spec, {n: t[i] for n, t in result.params.items()}, result.occupancy[i], meta)
         path = Path(out) / job["file"]
@@ -225,13 +242,13 @@ def build_zoo(
     total, done = len(manifest["nerfs"]), len(manifest["nerfs"]) - len(todo)
     objects = {o["id"]: o for o in manifest["objects"]}
     batches = []
-    for preset in PRESETS:
+    for preset in sorted({n["preset"] for n in manifest["nerfs"]}, key=cfg.order):
         jobs = [n for n in todo if n["preset"] == preset]
         batches += [(preset, jobs[i : i + batch]) for i in range(0, len(jobs), batch)]
     if progress:
         progress(done, total)
     cores = os.cpu_count() or 1
-    args = [(str(out), p, jobs, objects, cfg.scale, fit_cfg) for p, jobs in batches]
+    args = [(str(out), p, jobs, objects, cfg, fit_cfg) for p, jobs in batches]
     if workers <= 1:
         for a in args:
             _fit_batch(*a, threads=torch.get_num_threads())

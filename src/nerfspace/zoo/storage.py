@@ -85,6 +85,23 @@ def read_metadata(path: Path) -> dict[str, str]:
     return meta
 
 
+def check_params(path: Path | str, spec: ArchSpec, tensors: dict[str, torch.Tensor]) -> None:
+    """Raise an `InputError` naming ``path`` and the first tensor (in ``spec.param_shapes()`` order)
+    that is missing, unexpected, of the wrong shape, not float32, or not finite."""
+    expected = spec.param_shapes()
+    if set(tensors) != set(expected):
+        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise InputError(f"{path}: tensors do not match the spec (missing {missing}, unexpected {extra})")
+    for name, shape in expected.items():
+        t = tensors[name]
+        if tuple(t.shape) != shape:
+            raise InputError(f"{path}: tensor {name!r} has shape {tuple(t.shape)}, the spec needs {shape}")
+        if t.dtype != torch.float32:
+            raise InputError(f"{path}: tensor {name!r} has dtype {t.dtype}, expected float32")
+        if not torch.isfinite(t).all():
+            raise InputError(f"{path}: tensor {name!r} holds NaN or Inf values")
+
+
 def load_nerf(path: Path) -> NeRF:
     """Read and validate a NeRF file: spec, tensor names, shapes, dtypes, finiteness, occupancy."""
     path = Path(path)
@@ -102,18 +119,7 @@ def load_nerf(path: Path) -> NeRF:
     bits = tensors.pop(OCC_KEY, None)
     if bits is None or bits.dtype != torch.uint8 or bits.numel() * 8 != res**3:
         raise InputError(f"{path}: missing or malformed occupancy grid")
-    expected = spec.param_shapes()
-    if set(tensors) != set(expected):
-        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-        raise InputError(f"{path}: tensors do not match the spec (missing {missing}, unexpected {extra})")
-    for name, shape in expected.items():
-        t = tensors[name]
-        if tuple(t.shape) != shape:
-            raise InputError(f"{path}: tensor {name!r} has shape {tuple(t.shape)}, the spec needs {shape}")
-        if t.dtype != torch.float32:
-            raise InputError(f"{path}: tensor {name!r} has dtype {t.dtype}, expected float32")
-        if not torch.isfinite(t).all():
-            raise InputError(f"{path}: tensor {name!r} holds NaN or Inf values")
+    check_params(path, spec, tensors)
     occupancy = unpack_bits(bits, res)
     return NeRF(
         spec, tensors, occupancy, {k: v for k, v in meta.items() if k not in ("spec", "format", "occ_res")}
