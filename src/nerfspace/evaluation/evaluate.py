@@ -141,7 +141,7 @@ def examples(emb: Embeddings, cfg: EvalConfig, k: int = 5) -> list[dict]:
     against the test embeddings of the seen architectures."""
     seen = set(SEEN)
     gallery = _rows(emb, "test", seen)
-    queries = [i for i in _rows(emb, "test") if i not in set(gallery)] or gallery
+    queries = _rows(emb, "test", {it["preset"] for it in emb.items} - seen) or gallery
     if not gallery:
         return []
     step = max(1, len(queries) // cfg.examples)
