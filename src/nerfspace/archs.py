@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from nerfspace.errors import InputError
+from nerfspace.errors import SpecError
 
 FAMILIES = ("mlp", "triplane", "hash")
 ACTIVATIONS = ("relu", "sine")
@@ -33,10 +33,6 @@ UNSEEN = (
 )
 PRESETS = SEEN + UNSEEN
 SCENE_BOX = 0.7  # every NeRF lives in [-0.7, 0.7]^3
-
-
-class SpecError(InputError):
-    """An ArchSpec that is malformed or unknown."""
 
 
 @dataclass(frozen=True)

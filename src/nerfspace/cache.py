@@ -1,6 +1,7 @@
 """Content-addressed caches on disk: tensors derived from a file, keyed by the file's SHA-256 and
 written atomically, so a crash never leaves a half-written entry and a changed file never hits a
-stale one. An entry that cannot be read, or holds other keys (an older layout), is rebuilt."""
+stale one. An entry that cannot be read, or holds other keys (an older layout), is rebuilt; the temp
+files of writes killed mid-way are removed by the first write into a folder."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from nerfspace.atomic import atomic_write_bytes
+from nerfspace.atomic import atomic_write_bytes, sweep_temps
+
+_swept: set[Path] = set()  # cache folders swept of stale temp files by this process
 
 
 def file_hash(path: Path) -> str:
@@ -39,6 +42,9 @@ def cached_tensors(
     t = build()
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
+        if entry.parent not in _swept:
+            sweep_temps(entry.parent)
+            _swept.add(entry.parent)
         atomic_write_bytes(entry, save({k: t[k].contiguous() for k in keys}))
     except OSError:
         pass  # a read-only zoo (a shipped one, say): work uncached

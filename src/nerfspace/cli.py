@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from nerfspace.archs import PRESETS, SCALES, SEEN, get_preset, load_spec, parse_archs
-from nerfspace.errors import InputError, NerfspaceError
+from nerfspace.errors import InputError, NerfspaceError, access_error
 
 app = typer.Typer(
     add_completion=False,
@@ -553,28 +554,31 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and turn errors into one line and an exit code."""
+    """Entry point: run the CLI and turn errors into one line and an exit code (2: bad input, naming
+    the file and the reason; 1: internal error; ``--debug`` adds the traceback)."""
     try:
         app(args=argv, prog_name="nerfspace")  # usage errors print and exit 2 here
         return 0
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else int(e.code is not None)
-    except NerfspaceError as e:
-        if _state["debug"]:
-            traceback.print_exc()
-        console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
-        return 2 if isinstance(e, InputError) else 1
     except KeyboardInterrupt:
         return 130
+    except PermissionError as e:  # an unreadable file or folder met outside the checks that name it
+        return _fail(e, str(access_error(e)), 2)
+    except NerfspaceError as e:
+        return _fail(e, str(e), 2 if isinstance(e, InputError) else 1)
     except Exception as e:  # noqa: BLE001 - last resort: one line, details behind --debug
-        if _state["debug"]:
-            traceback.print_exc()
-        console.print(
-            f"[red]internal error:[/] {type(e).__name__}: {e} (rerun with --debug for the traceback)",
-            highlight=False,
-            soft_wrap=True,
+        return _fail(
+            e, f"{type(e).__name__}: {e} (rerun with --debug for the traceback)", 1, "internal error"
         )
-        return 1
+
+
+def _fail(e: BaseException, message: str, code: int, label: str = "error") -> int:
+    """Print ``message`` as one line (after the traceback of ``e`` with ``--debug``); return ``code``."""
+    if _state["debug"]:
+        traceback.print_exception(e)
+    console.print(f"[red]{label}:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return code
 
 
 def entry() -> None:

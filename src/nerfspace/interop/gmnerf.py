@@ -19,7 +19,7 @@ import torch
 
 from nerfspace.archs import ArchSpec
 from nerfspace.atomic import atomic_write_json
-from nerfspace.errors import InputError
+from nerfspace.errors import FileFormatError, SpecError, SpecMismatchError
 from nerfspace.interop.occupancy import grid_from_tensor, resample
 from nerfspace.interop.torchfile import as_float32, load_torch, save_torch, tensor_dict
 from nerfspace.zoo.storage import NeRF, check_params
@@ -38,7 +38,7 @@ def _unflatten(path: Path, key: str, flat: torch.Tensor, shapes: dict[str, tuple
     sizes = [math.prod(s) for s in shapes.values()]
     if flat.dim() != 1 or flat.numel() != sum(sizes):
         parts = " + ".join("x".join(map(str, s)) for s in shapes.values())
-        raise InputError(
+        raise SpecMismatchError(
             f"{path}: {key!r} holds {tuple(flat.shape)} values, the spec needs a flat vector of "
             f"{sum(sizes)} ({parts})"
         )
@@ -47,7 +47,7 @@ def _unflatten(path: Path, key: str, flat: torch.Tensor, shapes: dict[str, tuple
 
 def _no_bias(path: Path | str, spec: ArchSpec) -> None:
     if spec.bias:
-        raise InputError(f"{path}: tiny-cuda-nn networks have no biases; this spec has bias=true")
+        raise SpecError(f"{path}: tiny-cuda-nn networks have no biases; this spec has bias=true")
 
 
 def params_from_gmnerf(path: Path, spec: ArchSpec, weights: dict[str, torch.Tensor]) -> dict:
@@ -56,7 +56,7 @@ def params_from_gmnerf(path: Path, spec: ArchSpec, weights: dict[str, torch.Tens
     needed = [MLP_KEY] + {"hash": [HASH_KEY], "triplane": [PLANE_KEY]}.get(spec.family, [])
     missing = [k for k in needed if k not in weights]
     if missing:
-        raise InputError(f"{path}: missing {', '.join(map(repr, missing))} for a {spec.family} NeRF")
+        raise SpecMismatchError(f"{path}: missing {', '.join(map(repr, missing))} for a {spec.family} NeRF")
     t = {k: as_float32(path, k, weights[k]) for k in needed}
     shapes = spec.param_shapes()
     params = _unflatten(path, MLP_KEY, t[MLP_KEY], {n: s for n, s in shapes.items() if n.startswith("mlp.")})
@@ -88,7 +88,9 @@ def read_grid(path: Path) -> torch.Tensor:
     if isinstance(obj, dict):
         obj = next((obj[k] for k in GRID_KEYS if k in obj), None)
     if not isinstance(obj, torch.Tensor):
-        raise InputError(f"{path}: expected an occupancy grid tensor (or a dict with one of {GRID_KEYS})")
+        raise FileFormatError(
+            f"{path}: expected an occupancy grid tensor (or a dict with one of {GRID_KEYS})"
+        )
     return grid_from_tensor(path, obj)
 
 
@@ -98,7 +100,7 @@ def read_gmnerf_nerf(folder: Path, spec: ArchSpec, occ_res: int | None = None) -
     path = folder / WEIGHTS_FILE
     params = params_from_gmnerf(path, spec, tensor_dict(path, load_torch(path)))
     if not (folder / GRID_FILE).exists():
-        raise InputError(f"{folder}: missing occupancy grid {GRID_FILE}")
+        raise FileFormatError(f"{folder}: missing occupancy grid {GRID_FILE}")
     occ = read_grid(folder / GRID_FILE)
     return NeRF(spec, params, resample(occ, occ_res) if occ_res else occ)
 

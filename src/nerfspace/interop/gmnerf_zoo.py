@@ -15,9 +15,9 @@ from pathlib import Path
 
 from nerfspace.archs import PRESETS, SCALES, ArchSpec, get_preset, load_spec
 from nerfspace.atomic import atomic_write_json
-from nerfspace.errors import InputError
+from nerfspace.errors import InputError, ZooError
 from nerfspace.interop.gmnerf import SPEC_FILE, WEIGHTS_FILE, read_gmnerf_nerf
-from nerfspace.zoo.build import MANIFEST, SPLITS, ZOO_FORMAT, is_done, load_manifest
+from nerfspace.zoo.build import MANIFEST, SPLITS, ZOO_FORMAT, is_done, load_manifest, sweep_zoo
 from nerfspace.zoo.storage import save_nerf
 
 # ShapeNet synset id → our category name
@@ -78,7 +78,7 @@ def read_splits(src: Path) -> dict[str, str]:
             if len(parts) != 2 or not all(_SAFE.match(p) for p in parts):
                 raise InputError(f"{path}: bad line {line!r}; expected class_id/nerf_id")
             if splits.setdefault(line, split) != split:
-                raise InputError(f"{path}: {line} is in both {splits[line]} and {split}")
+                raise ZooError(f"{path}: {line} is in both {splits[line]} and {split}")
     return splits
 
 
@@ -159,9 +159,10 @@ def import_gmnerf(
     """Import (or resume importing) ``src`` into the zoo folder ``out``; returns the manifest."""
     src, out = Path(src), Path(out)
     manifest = plan_import(src, cfg)
+    sweep_zoo(out)
     if (out / MANIFEST).exists():
         if load_manifest(out)["config"] != manifest["config"]:
-            raise InputError(f"{out}: holds another zoo or import; use a new folder")
+            raise ZooError(f"{out}: holds another zoo or import; use a new folder")
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out}: exists and is not an empty folder")
     out.mkdir(parents=True, exist_ok=True)

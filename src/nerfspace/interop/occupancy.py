@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from nerfspace.archs import ArchSpec
-from nerfspace.errors import InputError
+from nerfspace.errors import FileFormatError
 from nerfspace.zoo.fitting import cell_density, fit_config, occupied
 
 
@@ -18,7 +18,7 @@ def grid_from_tensor(path: Path, t: torch.Tensor) -> torch.Tensor:
     dense = t.to_dense() if t.is_sparse else t
     res = round(dense.numel() ** (1 / 3))
     if dense.numel() == 0 or res**3 != dense.numel() or dense.dtype.is_complex:
-        raise InputError(f"{path}: occupancy grid of shape {tuple(t.shape)} is not a cube of cells")
+        raise FileFormatError(f"{path}: occupancy grid of shape {tuple(t.shape)} is not a cube of cells")
     return (dense.reshape(res, res, res) > 0).cpu()
 
 

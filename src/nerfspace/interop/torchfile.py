@@ -14,18 +14,14 @@ from pathlib import Path
 import torch
 
 from nerfspace.atomic import atomic_write_bytes
-from nerfspace.errors import InputError
-
-
-class UnsafeFileError(InputError):
-    """A pickle that holds more than tensors and plain containers: refused, never executed."""
+from nerfspace.errors import FileFormatError, SpecMismatchError, UnsafeFileError, access_error
 
 
 def load_torch(path: Path) -> object:
     """The tensors and plain containers (dict, list, tuple, numbers, strings) in a PyTorch file."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+        raise FileFormatError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -34,26 +30,30 @@ def load_torch(path: Path) -> object:
                 f"{path}: refused: the file holds Python objects other than tensors (they could run code); "
                 "only weights are loaded"
             ) from e
-        raise InputError(f"{path}: not a readable PyTorch file (not a valid weights-only pickle)") from e
+        raise FileFormatError(f"{path}: not a readable PyTorch file (not a valid weights-only pickle)") from e
+    except PermissionError as e:
+        raise access_error(e) from e
     except Exception as e:  # noqa: BLE001 - any failure to parse a foreign file is bad input
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(f"{path}: not a readable PyTorch file (truncated or corrupted: {reason})") from e
+        raise FileFormatError(
+            f"{path}: not a readable PyTorch file (truncated or corrupted: {reason})"
+        ) from e
 
 
 def tensor_dict(path: Path, obj: object) -> dict[str, torch.Tensor]:
-    """``obj`` as a dict of named tensors (a state dict), or an `InputError` naming ``path``."""
+    """``obj`` as a dict of named tensors (a state dict), or a `FileFormatError` naming ``path``."""
     if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
-        raise InputError(f"{path}: expected a dict of named tensors, found {type(obj).__name__}")
+        raise FileFormatError(f"{path}: expected a dict of named tensors, found {type(obj).__name__}")
     for name, value in obj.items():
         if not isinstance(value, torch.Tensor):
-            raise InputError(f"{path}: entry {name!r} is a {type(value).__name__}, not a tensor")
+            raise FileFormatError(f"{path}: entry {name!r} is a {type(value).__name__}, not a tensor")
     return obj
 
 
 def as_float32(path: Path, name: str, t: torch.Tensor) -> torch.Tensor:
     """A dense float32 copy of a floating-point tensor (float16/bfloat16/float64 are converted)."""
     if t.is_sparse or not t.is_floating_point():
-        raise InputError(
+        raise SpecMismatchError(
             f"{path}: tensor {name!r} has dtype {t.dtype}, expected a dense floating-point tensor"
         )
     return t.detach().to(torch.float32).contiguous()

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from nerfspace.atomic import atomic_write_bytes
-from nerfspace.errors import InputError
+from nerfspace.errors import FileFormatError, InputError
 from nerfspace.tagged import read_tagged, write_tagged
 
 FORMAT = "nerfspace-encoder/1"
@@ -65,4 +65,4 @@ def load_resume(path: Path) -> dict:
     try:
         return torch.load(path, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to read it means the same thing to the user
-        raise InputError(f"{path}: cannot resume from this file ({e})") from e
+        raise FileFormatError(f"{path}: cannot resume from this file ({e})") from e

@@ -18,7 +18,7 @@ from nerfspace.cache import cached_tensors, file_hash
 from nerfspace.errors import InputError
 from nerfspace.graphs.cache import cached_graph
 from nerfspace.render import camera_rays, orbit_cameras, pack_bits, render_rays, unpack_bits
-from nerfspace.zoo.build import load_manifest
+from nerfspace.zoo.build import load_manifest, zoo_metadata
 from nerfspace.zoo.storage import load_nerf
 
 TARGET_VIEWS = 8
@@ -49,7 +49,8 @@ class Targets:
 
 
 def zoo_items(zoo: Path) -> list[Item]:
-    """Every planned NeRF of a zoo whose file exists, with its object's category and split."""
+    """Every planned NeRF of a zoo whose file exists, with its object's category and split; its header
+    is read, so a damaged file or one of another scale than the zoo's fails here, before any work."""
     zoo = Path(zoo)
     manifest = load_manifest(zoo)
     objects = {o["id"]: o for o in manifest["objects"]}
@@ -57,6 +58,7 @@ def zoo_items(zoo: Path) -> list[Item]:
     for n in manifest["nerfs"]:
         path = zoo / n["file"]
         if path.exists():
+            zoo_metadata(zoo, manifest, n)
             o = objects[n["object"]]
             items.append(Item(n["object"], o["category"], n["preset"], o["split"], path))
     if not items:

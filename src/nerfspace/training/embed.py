@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch_geometric.data import Batch, Data
 
+from nerfspace.atomic import sweep_temps
 from nerfspace.cache import file_hash
 from nerfspace.encoder import EncoderConfig, GMNEncoder
 from nerfspace.errors import InputError
@@ -93,6 +94,9 @@ def embed(
 
 
 def save_embeddings(path: Path, emb: Embeddings) -> None:
+    """Write the embeddings file atomically (and remove temp files of an earlier write killed mid-way)."""
+    path = Path(path)
+    sweep_temps(path.parent, f".{path.name}.*.tmp")
     meta = {"encoder": emb.encoder, "checkpoint": emb.checkpoint, "items": emb.items}
     write_tagged(path, {"embeddings": emb.vectors}, FORMAT, meta)
 

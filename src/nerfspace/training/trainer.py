@@ -8,6 +8,7 @@ Each step takes 4 objects × 2 seen architectures (8 graphs); the architecture p
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -20,7 +21,7 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from nerfspace.archs import SCENE_BOX, SEEN
-from nerfspace.atomic import atomic_write_json
+from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
 from nerfspace.decoder import DecoderConfig, ImplicitDecoder
 from nerfspace.encoder import EncoderConfig, GMNEncoder, encoder_config
 from nerfspace.errors import InputError
@@ -244,8 +245,18 @@ def one_cycle(total: int) -> Callable[[int], float]:
     return factor
 
 
+def _best_score(cfg: TrainConfig, best_file: Path, saved: float) -> float:
+    """The score of the best checkpoint on disk (``saved`` without one). A run killed after writing
+    ``best`` but before ``resume.pt`` (the commit of an epoch) has a best checkpoint newer than its
+    resume state; comparing against that file keeps the two consistent when the epoch runs again."""
+    if not best_file.exists():
+        return saved
+    return _score(cfg, load_weights(best_file)[1].get("metrics", {}))
+
+
 # ---- the loop ------------------------------------------------------------------------------------
 LOG_FIELDS = ("epoch", "step", "loss", "l_rec", "l_con", "lr", "seconds")
+VAL_FIELDS = ("epoch", "step", "metric", "value")
 
 
 def train(
@@ -297,12 +308,15 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, one_cycle(total))
     start_epoch, step, best = 0, 0, -math.inf
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (out, ckpt_dir):  # temp files of checkpoint writes killed mid-way
+        sweep_temps(folder)
     if resume:
         state = load_resume(ckpt_dir / "resume.pt")
         load_into(model, state["model"], ckpt_dir / "resume.pt")
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        start_epoch, step = state["epoch"], state["step"]
+        best = _best_score(cfg, ckpt_dir / "best.safetensors", state["best"])
     else:
         atomic_write_json(config_path, {"train": cfg.to_dict(), "zoo": str(zoo)})
     log = _Log(out, step)
@@ -361,12 +375,13 @@ def train(
 
 
 class _Log:
-    """``log.csv`` (one row per step, ``validation.csv`` one per epoch) and TensorBoard events. On
-    resume, rows past the checkpoint's step are dropped: those steps run again."""
+    """``log.csv`` (one row per step), ``validation.csv`` (one per epoch and metric) and TensorBoard
+    events. On resume, rows past the checkpoint's step are dropped (those steps run again), and so is a
+    row cut by a kill: no row is ever duplicated or partial."""
 
     def __init__(self, out: Path, step: int):
-        self.steps = self._open(out / "log.csv", LOG_FIELDS, step)
-        self.val_path = out / "validation.csv"
+        self.steps = _open_csv(out / "log.csv", LOG_FIELDS, step)
+        self.vals = _open_csv(out / "validation.csv", VAL_FIELDS, step)
         self.tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -375,41 +390,46 @@ class _Log:
         except ImportError:  # tensorboard is optional for the library
             pass
 
-    @staticmethod
-    def _open(path: Path, fields: tuple[str, ...], step: int):
-        rows = []
-        if path.exists():
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-        f = open(path, "w", newline="")  # noqa: SIM115 - kept open for the run
-        w = csv.DictWriter(f, fields)
-        w.writeheader()
-        w.writerows(rows)
-        f.flush()
-        return f, w
-
     def step(self, row: dict) -> None:
-        f, w = self.steps
-        w.writerow(row)
-        f.flush()
+        _append(self.steps, [row])
         if self.tb:
             for k in ("loss", "l_rec", "l_con", "lr"):
                 if row[k] != "":
                     self.tb.add_scalar(f"train/{k}", row[k], row["step"])
 
     def validation(self, epoch: int, step: int, metrics: dict[str, float]) -> None:
-        new = not self.val_path.exists()
-        with open(self.val_path, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["epoch", "step", "metric", "value"])
-            for k, v in metrics.items():
-                w.writerow([epoch, step, k, v])
+        _append(
+            self.vals, [{"epoch": epoch, "step": step, "metric": k, "value": v} for k, v in metrics.items()]
+        )
         if self.tb:
             for k, v in metrics.items():
                 self.tb.add_scalar(f"val/{k}", v, step)
 
     def close(self) -> None:
         self.steps[0].close()
+        self.vals[0].close()
         if self.tb:
             self.tb.close()
+
+
+def _open_csv(path: Path, fields: tuple[str, ...], step: int):
+    """Open a CSV log for appending, keeping its complete rows of steps up to ``step``; the kept rows
+    are rewritten atomically first, so a kill at any moment leaves a valid log."""
+    text = path.read_text() if path.exists() else ""
+    text = text[: text.rfind("\n") + 1]  # a last line without its newline was cut by a kill
+    rows = [
+        r for r in csv.DictReader(io.StringIO(text)) if r.get("step", "").isdigit() and int(r["step"]) <= step
+    ]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+    f = open(path, "a", newline="")  # noqa: SIM115 - kept open for the run
+    return f, csv.DictWriter(f, fields)
+
+
+def _append(log, rows: list[dict]) -> None:
+    f, w = log
+    w.writerows(rows)
+    f.flush()

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from nerfspace.archs import PRESETS, SCALES, SEEN, ArchSpec, get_preset
-from nerfspace.atomic import atomic_write_bytes, atomic_write_json
-from nerfspace.errors import InputError
+from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
+from nerfspace.errors import FileFormatError, InputError, ZooError, access_error
 from nerfspace.seeding import derive_seed
 from nerfspace.shapes import CATEGORIES, make_object
 from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config
@@ -147,11 +147,55 @@ def load_manifest(zoo: Path) -> dict:
         manifest = json.loads(path.read_text())
     except FileNotFoundError as e:
         raise InputError(f"{zoo}: not a zoo (no {MANIFEST})") from e
+    except PermissionError as e:
+        raise access_error(e) from e
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: unreadable manifest ({e})") from e
+        raise FileFormatError(f"{path}: unreadable manifest ({e})") from e
     if not isinstance(manifest, dict) or manifest.get("format") != ZOO_FORMAT:
-        raise InputError(f"{path}: not a nerfspace zoo manifest")
+        raise FileFormatError(f"{path}: not a nerfspace zoo manifest")
+    _check_manifest(path, manifest)
     return manifest
+
+
+# the string keys every manifest entry has; the first one is unique within its list
+_ENTRY_KEYS = {"objects": ("id", "category", "split"), "nerfs": ("file", "object", "preset")}
+
+
+def _check_manifest(path: Path, manifest: dict) -> None:
+    """Every entry has its keys, object ids and NeRF files are unique, every NeRF names a listed object."""
+    if not isinstance(manifest.get("config"), dict) or not isinstance(manifest["config"].get("scale"), str):
+        raise FileFormatError(f"{path}: malformed manifest (no config.scale)")
+    for part, keys in _ENTRY_KEYS.items():
+        entries = manifest.get(part)
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and all(isinstance(e.get(k), str) for k in keys) for e in entries
+        ):
+            raise FileFormatError(f"{path}: malformed manifest (every {part} entry needs {', '.join(keys)})")
+        seen: set[str] = set()
+        for e in entries:
+            if e[keys[0]] in seen:
+                raise ZooError(f"{path}: {part} entry {keys[0]} {e[keys[0]]!r} is listed twice")
+            seen.add(e[keys[0]])
+    ids = {o["id"] for o in manifest["objects"]}
+    for n in manifest["nerfs"]:
+        if n["object"] not in ids:
+            raise ZooError(f"{path}: NeRF {n['file']!r} names the unlisted object {n['object']!r}")
+
+
+def zoo_metadata(zoo: Path, manifest: dict, nerf: dict) -> dict[str, str]:
+    """The metadata of one planned NeRF file of a zoo; a `ZooError` if its scale is not the zoo's."""
+    path = Path(zoo) / nerf["file"]
+    meta = read_metadata(path)
+    scale = manifest["config"]["scale"]
+    if meta.get("scale", scale) != scale:
+        raise ZooError(f"{path}: a NeRF of scale {meta['scale']!r} in a zoo of scale {scale!r}")
+    return meta
+
+
+def sweep_zoo(zoo: Path) -> None:
+    """Remove the temp files of writes into a zoo folder killed mid-way (manifest, NeRF files)."""
+    for folder in (zoo, *Path(zoo).glob("nerfs/*")):
+        sweep_temps(folder)
 
 
 def is_done(path: Path) -> bool:
@@ -169,6 +213,7 @@ def _prepare(out: Path, cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
     """Create the zoo folder or check that an existing one holds the same plan."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
+    sweep_zoo(out)
     manifest = plan(cfg, fit_cfg)
     if (out / MANIFEST).exists():
         old = load_manifest(out)
@@ -179,14 +224,12 @@ def _prepare(out: Path, cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
             if old.get(part, {}).get(key) != value
         ]
         if changed:
-            raise InputError(
+            raise ZooError(
                 f"{out}: holds a zoo built with other settings ({', '.join(changed)}); use a new folder"
             )
     elif out.exists() and any(out.iterdir()):
         raise InputError(f"{out}: folder is not empty and holds no zoo")
     out.mkdir(parents=True, exist_ok=True)
-    for p in out.glob("nerfs/*/.*.tmp"):  # leftovers of a killed write
-        p.unlink()
     atomic_write_json(out / MANIFEST, manifest)
     return manifest
 

@@ -7,13 +7,13 @@ from collections import Counter
 from pathlib import Path
 
 from nerfspace.errors import InputError
-from nerfspace.zoo.build import load_manifest
-from nerfspace.zoo.storage import read_metadata
+from nerfspace.zoo.build import load_manifest, zoo_metadata
 
 
 def zoo_info(zoo: Path) -> dict:
     """Counts by split, category and preset; PSNR min/median/max per preset; fit mode and scale.
-    Reads only file headers. Planned NeRFs not yet fitted are counted under ``missing``."""
+    Reads only file headers (a NeRF of another scale than the zoo's is a `ZooError`). Planned NeRFs
+    not yet fitted are counted under ``missing``."""
     zoo = Path(zoo)
     manifest = load_manifest(zoo)
     psnrs: dict[str, list[float]] = {}
@@ -23,7 +23,7 @@ def zoo_info(zoo: Path) -> dict:
         if not path.exists():
             missing += 1
             continue
-        meta = read_metadata(path)
+        meta = zoo_metadata(zoo, manifest, n)
         try:
             psnrs.setdefault(n["preset"], []).append(float(meta["psnr"]))
         except (KeyError, ValueError) as e:

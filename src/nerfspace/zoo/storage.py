@@ -1,10 +1,12 @@
 """One NeRF, one safetensors file: its tensors, its bit-packed occupancy grid, and in the metadata its
 ArchSpec, object id, category, fit mode, PSNR and seed. Loading validates everything, so a truncated,
-corrupted or inconsistent file fails with one clear `InputError` instead of a wrong answer.
+corrupted or inconsistent file fails with one clear `InputError` (of its family in `nerfspace.errors`)
+instead of a wrong answer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,14 +16,22 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from nerfspace import fields
-from nerfspace.archs import ArchSpec, SpecError, preset_name
+from nerfspace.archs import ArchSpec, preset_name
 from nerfspace.atomic import atomic_write_bytes
-from nerfspace.errors import InputError
+from nerfspace.errors import (
+    FileFormatError,
+    NonFiniteError,
+    SpecError,
+    SpecMismatchError,
+    access_error,
+)
 from nerfspace.render import Cameras, pack_bits, render_images, unpack_bits
 
 FORMAT = "nerfspace-nerf/1"
 META_KEY = "nerfspace"
 OCC_KEY = "occupancy"
+DIGEST_KEY = "sha256"  # of the tensors (`tensor_digest`): a flipped bit in their data is caught on load
+FILE_KEYS = ("spec", "format", "occ_res", DIGEST_KEY)  # metadata of the file itself, not of the NeRF
 
 
 @dataclass
@@ -53,6 +63,16 @@ class NeRF:
         return render_images(self.field(), 1, cams, self.occupancy[None], samples_per_diagonal)[0]
 
 
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_nerf(path: Path, nerf: NeRF) -> None:
     """Atomically write ``nerf`` to ``path`` (.safetensors)."""
     tensors = {n: t.detach().to(torch.float32).contiguous() for n, t in nerf.params.items()}
@@ -62,6 +82,7 @@ def save_nerf(path: Path, nerf: NeRF) -> None:
         "format": FORMAT,
         "spec": nerf.spec.to_json(),
         "occ_res": str(nerf.occupancy.shape[-1]),
+        DIGEST_KEY: tensor_digest(tensors),
     }
     # one metadata key holding sorted JSON: safetensors writes several keys in arbitrary order, and
     # the same NeRF must give the same bytes
@@ -75,52 +96,64 @@ def read_metadata(path: Path) -> dict[str, str]:
         with safe_open(path, framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
     except FileNotFoundError as e:
-        raise InputError(f"{path}: no such file") from e
+        raise FileFormatError(f"{path}: no such file") from e
     except IsADirectoryError as e:
-        raise InputError(f"{path}: is a directory, not a NeRF file") from e
+        raise FileFormatError(f"{path}: is a directory, not a NeRF file") from e
+    except PermissionError as e:
+        raise access_error(e) from e
     except (SafetensorError, OSError, ValueError) as e:
-        raise InputError(f"{path}: not a readable NeRF file (truncated or corrupted: {e})") from e
+        raise FileFormatError(f"{path}: not a readable NeRF file (truncated or corrupted: {e})") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InputError(f"{path}: not a nerfspace NeRF file")
+        raise FileFormatError(f"{path}: not a nerfspace NeRF file")
     return meta
 
 
 def check_params(path: Path | str, spec: ArchSpec, tensors: dict[str, torch.Tensor]) -> None:
-    """Raise an `InputError` naming ``path`` and the first tensor (in ``spec.param_shapes()`` order)
-    that is missing, unexpected, of the wrong shape, not float32, or not finite."""
+    """Raise a `SpecMismatchError` (`NonFiniteError`) naming ``path`` and the first tensor (in
+    ``spec.param_shapes()`` order) that is missing, unexpected, of a wrong shape,
+    not float32 (or not finite)."""
     expected = spec.param_shapes()
     if set(tensors) != set(expected):
         missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-        raise InputError(f"{path}: tensors do not match the spec (missing {missing}, unexpected {extra})")
+        raise SpecMismatchError(
+            f"{path}: tensors do not match the spec (missing {missing}, unexpected {extra})"
+        )
     for name, shape in expected.items():
         t = tensors[name]
         if tuple(t.shape) != shape:
-            raise InputError(f"{path}: tensor {name!r} has shape {tuple(t.shape)}, the spec needs {shape}")
+            raise SpecMismatchError(
+                f"{path}: tensor {name!r} has shape {tuple(t.shape)}, the spec needs {shape}"
+            )
         if t.dtype != torch.float32:
-            raise InputError(f"{path}: tensor {name!r} has dtype {t.dtype}, expected float32")
+            raise SpecMismatchError(f"{path}: tensor {name!r} has dtype {t.dtype}, expected float32")
         if not torch.isfinite(t).all():
-            raise InputError(f"{path}: tensor {name!r} holds NaN or Inf values")
+            raise NonFiniteError(f"{path}: tensor {name!r} holds NaN or Inf values")
 
 
 def load_nerf(path: Path) -> NeRF:
-    """Read and validate a NeRF file: spec, tensor names, shapes, dtypes, finiteness, occupancy."""
+    """Read and validate a NeRF file: checksum, spec, tensor names, shapes, dtypes, finiteness, occupancy."""
     path = Path(path)
     meta = read_metadata(path)
     try:
         spec = ArchSpec.from_json(meta["spec"])
         res = int(meta["occ_res"])
-    except (KeyError, ValueError, SpecError) as e:
-        raise InputError(f"{path}: bad NeRF metadata ({e})") from e
+    except SpecError as e:
+        raise SpecError(f"{path}: {e}") from e
+    except (KeyError, ValueError, TypeError) as e:
+        raise FileFormatError(f"{path}: bad NeRF metadata ({e})") from e
     try:
         with safe_open(path, framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except PermissionError as e:
+        raise access_error(e) from e
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise InputError(f"{path}: not a readable NeRF file (truncated or corrupted: {e})") from e
+        raise FileFormatError(f"{path}: not a readable NeRF file (truncated or corrupted: {e})") from e
     bits = tensors.pop(OCC_KEY, None)
     if bits is None or bits.dtype != torch.uint8 or bits.numel() * 8 != res**3:
-        raise InputError(f"{path}: missing or malformed occupancy grid")
+        raise FileFormatError(f"{path}: missing or malformed occupancy grid")
     check_params(path, spec, tensors)
+    # last, so a file edited by a tool (which keeps the old checksum) gets the specific reason above
+    if DIGEST_KEY in meta and meta[DIGEST_KEY] != tensor_digest({**tensors, OCC_KEY: bits}):
+        raise FileFormatError(f"{path}: corrupted: the tensors do not match their checksum")
     occupancy = unpack_bits(bits, res)
-    return NeRF(
-        spec, tensors, occupancy, {k: v for k, v in meta.items() if k not in ("spec", "format", "occ_res")}
-    )
+    return NeRF(spec, tensors, occupancy, {k: v for k, v in meta.items() if k not in FILE_KEYS})
