@@ -191,3 +191,25 @@ def test_demo_runs_on_shipped_data_and_keeps_its_json_contract(trained, tmp_path
     monkeypatch.setattr(demo, "CLASSIFIER", other)
     code, _, err = run(capsys, "demo", "--out", tmp_path / "d2")
     assert code == 2 and "another encoder" in err
+
+
+def test_the_shipped_demo_data_is_complete_and_runs(tmp_path, capsys):
+    from nerfspace.archs import PRESETS
+    from nerfspace.cache import file_hash
+    from nerfspace.training.data import zoo_items
+
+    _, meta = EmbeddingClassifier.load(demo.CLASSIFIER)
+    assert meta["checkpoint"] == file_hash(demo.ENCODER)  # the classifier belongs to the encoder
+    items = zoo_items(demo.ZOO)
+    assert {it.preset for it in items} == set(PRESETS) and {it.split for it in items} == {"test"}
+    assert len(items) == len(PRESETS) * len({it.object for it in items})
+    shipped = [p for p in demo.DATA.rglob("*") if p.is_file() and "cache" not in p.parts]
+    assert sum(p.stat().st_size for p in shipped) < 60e6  # the budget
+
+    code, out, err = run(capsys, "demo", "--out", tmp_path / "demo", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    values = [res["classification"]["seen"], res["classification"]["unseen"], res["arch_identifiability"]]
+    values += [v for k in (1, 5, 10) for v in res["retrieval"][f"recall@{k}"].values()]
+    assert all(0 <= v <= 1 for v in values) and len(res["classification"]["per_arch"]) == 13
+    assert (tmp_path / "demo" / "report.html").exists()

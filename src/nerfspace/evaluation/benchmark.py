@@ -119,6 +119,7 @@ def run_benchmark(
     say("baseline: raw weights (PCA + kNN)")
     raw = raw_weights_knn(items)
     summary = {
+        "date": time.strftime("%Y-%m-%d"),
         "config": asdict(cfg),
         "zoo": {
             "objects": len(manifest["objects"]),

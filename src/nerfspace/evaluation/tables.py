@@ -40,6 +40,41 @@ def _methods(s: dict) -> list[list[str]]:
     return rows
 
 
+def _goals(s: dict) -> list[str]:
+    """The issue's must-reach lines, measured on this summary (met or not)."""
+    r = s["results"]
+    main = r.get("l_rec_con")
+    if not main:
+        return []
+    c, ret = main["classification"], main["retrieval"]
+
+    def line(what: str, value: float | None, goal: float) -> str:
+        met = "met" if value is not None and value >= goal else "**not met**"
+        return f"- {what}: {_pct(value)} % (goal >= {100 * goal:.0f} %): {met}"
+
+    out = [
+        "Must-reach lines, L_R+C:",
+        "",
+        line("classification, seen architectures", c["seen"], 0.90),
+        line("classification, unseen architectures", c["unseen"], 0.85),
+        line("recall@1 between seen architectures", ret["recall@1"]["seen"], 0.80),
+        line("recall@1 unseen -> seen", ret["recall@1"]["unseen_to_seen"], 0.60),
+    ]
+    if "l_rec" in r:
+        a, b = main["arch_identifiability"], r["l_rec"]["arch_identifiability"]
+        verdict = "less identifiable, as the paper claims" if a < b else "**not** less identifiable"
+        out.append(f"- architecture identifiability: L_R+C {_pct(a)} % vs L_R {_pct(b)} %: {verdict}")
+    best = max(
+        [v["classification"]["seen"] or 0 for v in r.values()]
+        + [s["baselines"]["render_then_classify"]["accuracy"]["seen"] or 0]
+    )
+    out.append(
+        f"- the benchmark discriminates (not every method >= 98 %): best seen-architecture accuracy"
+        f" {_pct(best)} %: {'yes' if best < 0.98 else '**no**'}"
+    )
+    return out
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [
         "| " + " | ".join(header) + " |",
@@ -84,6 +119,7 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
         ],
         _methods(s),
     )
+    lines += ["", *_goals(s)]
     lines += [
         "",
         "Top-1 classification by architecture (architecture-agnostic classifier; test objects):",
