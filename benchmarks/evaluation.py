@@ -4,6 +4,7 @@ and stores its summary as benchmarks/results/evaluation_seed<S>.json.
 
 python benchmarks/evaluation.py [--seed 0] [--out runs/benchmark] [--objects-per-class 10]
                                 [--fit-steps 400] [--epochs 30] [--workers 2]
+                                [--runs l_rec_con,l_rec,l_con,paper_recipe]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from common import ROOT, save_result  # noqa: E402
-from nerfspace.evaluation.benchmark import BenchmarkConfig, run_benchmark  # noqa: E402
+from nerfspace.evaluation.benchmark import RUNS, BenchmarkConfig, run_benchmark  # noqa: E402
 
 
 def main() -> None:
@@ -27,7 +28,11 @@ def main() -> None:
     ap.add_argument("--fit-steps", type=int, default=400)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--runs", default=",".join(RUNS), help="comma-separated trainings (default: all)")
     args = ap.parse_args()
+    unknown = set(args.runs.split(",")) - set(RUNS)
+    if unknown:
+        ap.error(f"unknown runs {sorted(unknown)}; choose from {', '.join(RUNS)}")
     out = Path(args.out or ROOT / "runs" / ("benchmark" if args.seed == 0 else f"benchmark_seed{args.seed}"))
     cfg = BenchmarkConfig(
         objects_per_class=args.objects_per_class,
@@ -35,6 +40,7 @@ def main() -> None:
         epochs=args.epochs,
         seed=args.seed,
         workers=args.workers,
+        runs=tuple(args.runs.split(",")),
     )
     summary = run_benchmark(out, cfg, say=lambda s: print(time.strftime("%H:%M:%S"), s, flush=True))
     save_result(f"evaluation_seed{args.seed}", summary)

