@@ -49,7 +49,7 @@ def _textbook(enc: GMNEncoder, g: Data) -> torch.Tensor:
     h = enc.node_in(enc.sin(torch.cat([x[:, :t_n], x[:, t_n + 1 :]], 1))) + enc.node_type(x[:, t_n].long())
     he = enc.edge_in(enc.sin(torch.cat([e[:, :t_e], e[:, t_e + 1 :]], 1))) + enc.edge_type(e[:, t_e].long())
     if enc.config.probes:
-        h = h + enc.probe_in(g.probe)
+        h = h.index_add(0, torch.arange(g.probe.shape[0]), enc.probe_in(g.probe))  # MLP nodes come first
     for b in enc.blocks:
         xn = b.norm_n(h)
         w = torch.cat([b.src.weight, b.dst.weight, b.edge_in.weight], 1)

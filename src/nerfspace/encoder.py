@@ -40,7 +40,14 @@ from torch_geometric.data import Batch, Data
 
 from nerfspace.errors import InputError
 from nerfspace.graphs.probes import N_PROBES
-from nerfspace.graphs.schema import EDGE_FEATURES, EDGE_TYPES, NODE_FEATURES, NODE_TYPES, OUTPUT
+from nerfspace.graphs.schema import (
+    EDGE_FEATURES,
+    EDGE_TYPES,
+    MLP_NODE_TYPES,
+    NODE_FEATURES,
+    NODE_TYPES,
+    OUTPUT,
+)
 
 OUTPUTS = 4  # RGB and density: the output neurons every NeRF has (padding rows excluded)
 
@@ -224,7 +231,7 @@ class GMNEncoder(nn.Module):
                 raise InputError(f"every graph needs {OUTPUTS} output neurons to read out")
         else:
             outputs = None
-        probe = graphs.probe if self.config.probes else None
+        probe = self._probe_rows(x, graphs.probe) if self.config.probes else None
         args = (x, e, edge_index, edge_batch, n_graphs, probe, outputs)
         if self.config.precision == "bf16":
             with torch.autocast(x.device.type, dtype=torch.bfloat16):
@@ -237,10 +244,22 @@ class GMNEncoder(nn.Module):
                 return self._forward_fused(*args)
         return self._forward_autograd(*args)
 
+    @staticmethod
+    def _probe_rows(x: torch.Tensor, probe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(MLP node indices, their probe activations): graphs carry probes for MLP neurons only."""
+        types = x[:, NODE_FEATURES.index("type")]
+        mlp = torch.isin(types, torch.tensor(MLP_NODE_TYPES, dtype=types.dtype)).nonzero().squeeze(1)
+        if mlp.numel() != probe.shape[0]:
+            raise InputError(f"graphs hold {mlp.numel()} MLP neurons but {probe.shape[0]} probe rows")
+        return mlp, probe
+
     def _node_states(self, x_num, x_type, probe):
-        """Initial node states: encoded numbers + type (+ probe activations)."""
+        """Initial node states: encoded numbers + type (+ probe activations on MLP neurons)."""
         h = self.node_in(self.sin(x_num)) + self.node_type(x_type)
-        return h + self.probe_in(probe) if probe is not None else h
+        if probe is None:
+            return h
+        rows, values = probe
+        return h.index_add(0, rows, self.probe_in(values).to(h.dtype))
 
     def _readout(self, pooled, h, outputs, n_graphs):
         """Embeddings from the pooled edge states and (optionally) the output neurons' states."""
@@ -289,7 +308,7 @@ class GMNEncoder(nn.Module):
         torch.index_select(self.node_type.weight, 0, x_type, out=h)
         h.add_(self.node_in.bias).addmm_(self.sin(x_num), self.node_in.weight.t())
         if probe is not None:
-            h.add_(self.probe_in(probe))
+            h.index_add_(0, probe[0], self.probe_in(probe[1]))
         # the edge pre-encoder's bias rides on the per-type table
         type_table = self.edge_type.weight + self.edge_in.bias
         w_pre = self.edge_in.weight.t()
@@ -364,7 +383,7 @@ def forward_flops(config: EncoderConfig, graphs: Data | Batch, fused: bool = Tru
         if i < config.blocks - 1:
             macs += n * 4 * h * h
     if config.probes:
-        macs += n * (N_PROBES * h + h * h)
+        macs += graphs.probe.shape[0] * (N_PROBES * h + h * h)
     readout_in = h * (1 + (OUTPUTS if config.output_readout else 0))
     macs += e * h * h + b * readout_in * config.embed_dim
     return 2 * macs

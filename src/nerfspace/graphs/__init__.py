@@ -4,8 +4,9 @@ Every NeRF has an MLP part (a node per neuron, a directed edge per weight, input
 built here; each family adds its spatial part (tri-plane cells, hash-table entries) through a
 converter registered by family name in `nerfspace.graphs.spatial`, so a new family is one new function.
 
-Features are laid out as `nerfspace.graphs.schema` says; ``probe`` [N, N_PROBES] holds every MLP
-neuron's activations at fixed points (`nerfspace.graphs.probes`; zero for spatial nodes). Edges are
+Features are laid out as `nerfspace.graphs.schema` says; ``probe`` [mlp_nodes, N_PROBES] holds the
+activations of the MLP neurons (the first ``mlp_nodes`` nodes) at fixed points
+(`nerfspace.graphs.probes`); spatial nodes have none, which keeps cached graphs small. Edges are
 stored in the order of `ArchSpec.param_shapes()`, row-major, so `graph_to_params` is a split and a
 reshape.
 """
@@ -19,7 +20,7 @@ from torch_geometric.data import Data
 
 from nerfspace.archs import ArchSpec
 from nerfspace.errors import InputError
-from nerfspace.graphs.probes import N_PROBES, probe_activations
+from nerfspace.graphs.probes import probe_activations
 from nerfspace.graphs.schema import EDGE_FEATURES, HIDDEN, INPUT, NODE_FEATURES, OUTPUT, SPATIAL_INPUT, WEIGHT
 from nerfspace.graphs.spatial import SPATIAL, SpatialPart
 
@@ -106,8 +107,7 @@ def nerf_to_graph(spec: ArchSpec, params: dict[str, torch.Tensor]) -> Data:
         spatial_index = torch.stack([part.src + n_mlp, part.dst])
         edge_index = torch.cat([spatial_index, edge_index], 1)
         edge_attr = torch.cat([part.edge_attr, edge_attr])
-    probe = torch.zeros(x.shape[0], N_PROBES)
-    probe[: mlp_nodes(spec)] = probe_activations(spec, params)
+    probe = probe_activations(spec, params)
     return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, probe=probe, num_nodes=x.shape[0])
 
 

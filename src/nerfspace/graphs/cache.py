@@ -12,7 +12,7 @@ from nerfspace.graphs import nerf_to_graph
 from nerfspace.zoo.storage import load_nerf
 
 GRAPH_KEYS = ("x", "edge_index", "edge_attr", "probe")
-GRAPH_VERSION = 2  # bump when a graph's features change, so caches of older graphs are not reused
+GRAPH_VERSION = 3  # bump when a graph's features change, so caches of older graphs are not reused
 
 
 def cached_graph(nerf_file: Path, cache_dir: Path, digest: str | None = None) -> Data:

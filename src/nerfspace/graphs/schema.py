@@ -12,6 +12,7 @@ EDGE_FEATURES = ("value", "layer", "type", "pos_0", "pos_1", "pos_2")
 # node types
 INPUT, HIDDEN, OUTPUT, SPATIAL_INPUT, PLANE_CELL, HASH_ENTRY = range(6)
 NODE_TYPES = 6
+MLP_NODE_TYPES = (INPUT, HIDDEN, OUTPUT, SPATIAL_INPUT)  # the neurons, which carry probe features
 # edge types
 WEIGHT, PLANE_VALUE, HASH_VALUE = range(3)
 EDGE_TYPES = 3
