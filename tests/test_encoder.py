@@ -95,6 +95,13 @@ def test_a_batch_gives_the_same_embeddings_as_one_graph_at_a_time(graphs):
     assert torch.isfinite(together).all() and (together >= 0).all() and (together > 0).any()
 
 
+def test_probe_rows_that_do_not_match_the_mlp_neurons_are_refused(graphs):
+    g = graphs[1]  # triplane: MLP neurons first, then plane cells
+    short = Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr, probe=g.probe[:-1])
+    with pytest.raises(InputError, match="probe rows"):
+        _encoder()(short)
+
+
 def test_reused_workspace_is_safe_across_calls_modes_and_threads(graphs):
     enc = _encoder()
     with torch.no_grad():
