@@ -23,7 +23,7 @@ def _graph(preset, seed=0):
     gen = torch.Generator().manual_seed(seed)
     params = {n: t[0] for n, t in fields.init_params(spec, 1, gen).items()}
     params = {n: t + 0.1 * torch.randn(t.shape, generator=gen) for n, t in params.items()}
-    return nerf_to_graph(spec, params)
+    return nerf_to_graph(spec, params, None)
 
 
 @pytest.fixture(scope="module")

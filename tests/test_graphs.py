@@ -26,7 +26,7 @@ def _params(spec, seed=0):
 def test_paper_scale_graph_sizes(preset, nodes, edges):
     # hash: 16,384 table entries + 224 neurons; the released code's 16 isolated duplicates are not made
     spec = get_preset(preset, "paper")
-    g = nerf_to_graph(spec, _params(spec))
+    g = nerf_to_graph(spec, _params(spec), None)
     assert (g.num_nodes, g.num_edges) == (nodes, edges) == graph_size(spec)
 
 
@@ -34,7 +34,7 @@ def test_paper_scale_graph_sizes(preset, nodes, edges):
 def test_round_trip_returns_identical_weights_and_no_node_is_isolated(preset):
     spec = get_preset(preset)
     params = _params(spec, 3)
-    g = nerf_to_graph(spec, params)
+    g = nerf_to_graph(spec, params, None)
     back = graph_to_params(spec, g)
     assert back.keys() == params.keys()
     assert all(torch.equal(back[n], params[n]) for n in params)
@@ -47,14 +47,14 @@ def test_round_trip_with_biases():
     spec = get_preset("mlp").__class__(**{**get_preset("mlp").to_dict(), "bias": True})
     params = _params(spec)
     params = {n: torch.randn(t.shape) if n.endswith(".bias") else t for n, t in params.items()}
-    back = graph_to_params(spec, nerf_to_graph(spec, params))
+    back = graph_to_params(spec, nerf_to_graph(spec, params, None))
     assert all(torch.equal(back[n], params[n]) for n in params)
 
 
 def test_triplane_edges_carry_the_true_cell_position():
     spec = get_preset("triplane")
     params = _params(spec)
-    g = nerf_to_graph(spec, params)
+    g = nerf_to_graph(spec, params, None)
     res, nf = spec.plane_res, spec.plane_features
     plane, i, j, f = 2, 3, res - 1, 1  # plane 2 spans (y, z)
     row = ((plane * res + i) * res + j) * nf + f
@@ -67,7 +67,7 @@ def test_triplane_edges_carry_the_true_cell_position():
 
 def test_hash_edges_feed_their_level_features():
     spec = get_preset("hash")
-    g = nerf_to_graph(spec, _params(spec))
+    g = nerf_to_graph(spec, _params(spec), None)
     hashed = g.edge_attr[:, EDGE_FEATURES.index("type")] == HASH_VALUE
     assert hashed.sum() == sum(spec.hash_table_sizes) * spec.hash_features
     assert set(g.edge_index[1, hashed].tolist()) == set(range(spec.spatial_dim))
@@ -91,12 +91,12 @@ def test_permuting_hidden_neurons_leaves_the_embedding_unchanged(preset):
     assert not torch.equal(permuted["mlp.1.weight"], params["mlp.1.weight"])
     enc = GMNEncoder().eval()
     with torch.no_grad():
-        a, b = enc(nerf_to_graph(spec, params)), enc(nerf_to_graph(spec, permuted))
+        a, b = enc(nerf_to_graph(spec, params, None)), enc(nerf_to_graph(spec, permuted, None))
     assert torch.allclose(a, b, atol=1e-5)
     # and the encoder does see the weights: a different hidden layer changes the embedding
     params["mlp.1.weight"] = params["mlp.1.weight"] * 2
     with torch.no_grad():
-        assert not torch.allclose(a, enc(nerf_to_graph(spec, params)), atol=1e-5)
+        assert not torch.allclose(a, enc(nerf_to_graph(spec, params, None)), atol=1e-5)
 
 
 def test_bad_weights_are_refused():
@@ -104,11 +104,11 @@ def test_bad_weights_are_refused():
     params = _params(spec)
     params["mlp.0.weight"][0, 0] = float("nan")
     with pytest.raises(InputError, match="NaN"):
-        nerf_to_graph(spec, params)
+        nerf_to_graph(spec, params, None)
     params = _params(spec)
     params["mlp.0.weight"] = params["mlp.0.weight"][:, :-1]
     with pytest.raises(InputError, match="mlp.0.weight"):
-        nerf_to_graph(spec, params)
+        nerf_to_graph(spec, params, None)
 
 
 @pytest.mark.parametrize("preset", ["mlp", "triplane", "hash"])
@@ -118,8 +118,28 @@ def test_output_probes_are_the_field_at_the_probe_points(preset):
 
     spec = get_preset(preset)
     params = _params(spec)
-    g = nerf_to_graph(spec, params)
-    rgb, _ = fields.query(spec, {n: t[None] for n, t in params.items()}, PROBE_POINTS[None])
-    out = g.probe[mlp_nodes(spec) - spec.out_pad :][:3]  # the RGB output neurons
-    assert torch.allclose(torch.sigmoid(torch.sinh(out)).T, rgb[0], atol=1e-5)
+    g = nerf_to_graph(spec, params, None)
+    rgb, sigma = fields.query(spec, {n: t[None] for n, t in params.items()}, PROBE_POINTS[None])
+    out = g.probe[mlp_nodes(spec) - spec.out_pad :]
+    assert torch.allclose(out[:3].T, rgb[0], atol=1e-6)
+    assert torch.allclose(out[3], sigma[0] / (1 + sigma[0]), atol=1e-6)
     assert g.probe.shape[0] == mlp_nodes(spec)  # spatial nodes carry no probe
+
+
+def test_probes_read_zero_where_the_occupancy_grid_is_empty():
+    from nerfspace.graphs.probes import PROBE_POINTS
+    from nerfspace.render import cell_centers
+
+    spec = get_preset("mlp")
+    params = _params(spec)
+    res = 8
+    occupancy = (cell_centers(res)[:, 0] > 0).reshape(res, res, res)  # the half-space x > 0
+    free = nerf_to_graph(spec, params, None).probe
+    masked = nerf_to_graph(spec, params, occupancy).probe
+    kept = PROBE_POINTS[:, 0] > 0
+    assert torch.equal(masked[:, kept], free[:, kept])
+    assert masked[:, ~kept].abs().max() == 0 < free[:, ~kept].abs().max()
+    full = nerf_to_graph(spec, params, torch.ones(res, res, res, dtype=torch.bool)).probe
+    assert torch.equal(full, free)
+    with pytest.raises(InputError, match="occupancy grid has shape"):
+        nerf_to_graph(spec, params, torch.ones(res, res, dtype=torch.bool))

@@ -169,7 +169,7 @@ def test_gmnerf_import_matches_the_flat_parameters(tmp_path, capsys):
     enc = GMNEncoder(EncoderConfig(hidden=16, blocks=1, embed_dim=8)).eval()
     for arch in ("hash", "small_tp", "small_mlp"):
         nerf = load_nerf(tmp_path / "zoo" / "nerfs" / arch / "car_bb02.safetensors")
-        graph = nerf_to_graph(nerf.spec, nerf.params)
+        graph = nerf_to_graph(nerf.spec, nerf.params, nerf.occupancy)
         assert (graph.num_nodes, graph.num_edges) == graph_size(nerf.spec)
         with torch.no_grad():
             emb = enc(graph)

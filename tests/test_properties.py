@@ -60,7 +60,7 @@ def test_any_spec_goes_field_graph_embedding(spec, seed):
     assert torch.isfinite(rgb).all() and ((rgb >= 0) & (rgb <= 1)).all() and (sigma >= 0).all()
 
     params = {n: t[0] for n, t in batched.items()}
-    graph = nerf_to_graph(spec, params)
+    graph = nerf_to_graph(spec, params, None)
     assert (graph.num_nodes, graph.num_edges) == graph_size(spec)
     back = graph_to_params(spec, graph)
     assert back.keys() == params.keys() and all(torch.equal(back[n], params[n]) for n in params)

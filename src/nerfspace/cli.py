@@ -188,7 +188,7 @@ def inspect(
     from nerfspace.zoo import load_nerf
 
     nerf = load_nerf(nerf_file)
-    graph = nerf_to_graph(nerf.spec, nerf.params)
+    graph = nerf_to_graph(nerf.spec, nerf.params, nerf.occupancy)
     info = {
         "file": str(nerf_file),
         "preset": nerf.preset,

@@ -164,7 +164,7 @@ def time_weight_space(run: Path, files: list[Path], classifier: EmbeddingClassif
         t0 = time.perf_counter()
         nerf = load_nerf(f)
         t1 = time.perf_counter()
-        graph = nerf_to_graph(nerf.spec, nerf.params)
+        graph = nerf_to_graph(nerf.spec, nerf.params, nerf.occupancy)
         t2 = time.perf_counter()
         z = encoder(Batch.from_data_list([graph]))
         t3 = time.perf_counter()

@@ -200,6 +200,7 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
                 rows.append(
                     [
                         str(x["config"]["seed"]),
+                        x.get("date", ""),
                         _pct(r["classification"]["seen"]),
                         _pct(r["classification"]["unseen"]),
                         _pct(r["retrieval"]["recall@1"]["seen"]),
@@ -207,7 +208,7 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
                     ]
                 )
         lines += _table(
-            ["seed", "class. seen %", "class. unseen %", "R@1 seen %", "R@1 unseen->seen %"], rows
+            ["seed", "date", "class. seen %", "class. unseen %", "R@1 seen %", "R@1 unseen->seen %"], rows
         )
         lines.append("")
     return lines

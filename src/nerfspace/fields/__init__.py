@@ -17,7 +17,7 @@ from nerfspace.fields.hashgrid import hash_features
 from nerfspace.fields.mlp import mlp_forward
 from nerfspace.fields.triplane import triplane_features
 
-__all__ = ["init_params", "query", "mlp_input", "trunc_exp"]
+__all__ = ["init_params", "query", "mlp_input", "outputs", "trunc_exp"]
 
 
 class _TruncExp(torch.autograd.Function):
@@ -93,5 +93,9 @@ def query(
     n = len(spec.layer_shapes)
     weights = [params[f"mlp.{i}.weight"] for i in range(n)]
     biases = [params[f"mlp.{i}.bias"] for i in range(n)] if spec.bias else None
-    raw = mlp_forward(weights, biases, mlp_input(spec, params, x, net), spec.activation, net)
+    return outputs(mlp_forward(weights, biases, mlp_input(spec, params, x, net), spec.activation, net))
+
+
+def outputs(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MLP's raw outputs [..., >= 4] as the field's RGB in (0, 1) [..., 3] and density >= 0 [...]."""
     return torch.sigmoid(raw[..., :3]), trunc_exp(raw[..., 3] - 1.0)

@@ -92,12 +92,15 @@ def _check(spec: ArchSpec, params: dict[str, torch.Tensor]) -> None:
             raise InputError(f"parameter {name!r} holds NaN or Inf values")
 
 
-def nerf_to_graph(spec: ArchSpec, params: dict[str, torch.Tensor]) -> Data:
-    """The parameter graph of one NeRF (``params`` without a batch dim, as stored)."""
+def nerf_to_graph(spec: ArchSpec, params: dict[str, torch.Tensor], occupancy: torch.Tensor | None) -> Data:
+    """The parameter graph of one NeRF (``params`` without a batch dim, as stored; ``occupancy`` its
+    [R, R, R] grid, which masks the probe features, or ``None`` for a field without one)."""
     convert = SPATIAL.get(spec.family)
     if convert is None:
         raise InputError(f"no graph converter for family {spec.family!r}; known: {', '.join(SPATIAL)}")
     _check(spec, params)
+    if occupancy is not None and (occupancy.dim() != 3 or len(set(occupancy.shape)) != 1):
+        raise InputError(f"occupancy grid has shape {tuple(occupancy.shape)}, expected [R, R, R]")
     params = {n: t.detach().float().cpu() for n, t in params.items()}
     x, edge_index, edge_attr = _mlp_part(spec, params)
     part: SpatialPart | None = convert(spec, params)
@@ -107,7 +110,7 @@ def nerf_to_graph(spec: ArchSpec, params: dict[str, torch.Tensor]) -> Data:
         spatial_index = torch.stack([part.src + n_mlp, part.dst])
         edge_index = torch.cat([spatial_index, edge_index], 1)
         edge_attr = torch.cat([part.edge_attr, edge_attr])
-    probe = probe_activations(spec, params)
+    probe = probe_activations(spec, params, occupancy)
     return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, probe=probe, num_nodes=x.shape[0])
 
 

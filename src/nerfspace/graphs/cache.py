@@ -12,7 +12,7 @@ from nerfspace.graphs import nerf_to_graph
 from nerfspace.zoo.storage import load_nerf
 
 GRAPH_KEYS = ("x", "edge_index", "edge_attr", "probe")
-GRAPH_VERSION = 3  # bump when a graph's features change, so caches of older graphs are not reused
+GRAPH_VERSION = 5  # bump when a graph's features change, so caches of older graphs are not reused
 
 
 def cached_graph(nerf_file: Path, cache_dir: Path, digest: str | None = None) -> Data:
@@ -20,7 +20,7 @@ def cached_graph(nerf_file: Path, cache_dir: Path, digest: str | None = None) ->
 
     def build():
         nerf = load_nerf(nerf_file)
-        g = nerf_to_graph(nerf.spec, nerf.params)
+        g = nerf_to_graph(nerf.spec, nerf.params, nerf.occupancy)
         return {k: g[k] for k in GRAPH_KEYS}
 
     entry = Path(cache_dir) / f"{digest or file_hash(nerf_file)}.graph-v{GRAPH_VERSION}.safetensors"

@@ -65,7 +65,7 @@ def _inputs(inputs: list[Path]) -> list[tuple[dict, Callable[[], Data]]]:
             nerf = load_nerf(inp)
             m = nerf.meta
             item = {"object": m.get("object_id", inp.stem), "category": m.get("category", ""), "split": ""}
-            graph = partial(nerf_to_graph, nerf.spec, nerf.params)
+            graph = partial(nerf_to_graph, nerf.spec, nerf.params, nerf.occupancy)
             out.append(({**item, "preset": nerf.preset, "file": str(inp)}, graph))
         else:
             raise InputError(f"{inp}: no such zoo folder or NeRF file")
