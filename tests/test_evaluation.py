@@ -213,3 +213,18 @@ def test_the_shipped_demo_data_is_complete_and_runs(tmp_path, capsys):
     values += [v for k in (1, 5, 10) for v in res["retrieval"][f"recall@{k}"].values()]
     assert all(0 <= v <= 1 for v in values) and len(res["classification"]["per_arch"]) == 13
     assert (tmp_path / "demo" / "report.html").exists()
+
+
+def test_benchmark_timings_sum_stages_and_keep_the_largest_peak_memory(tmp_path):
+    from nerfspace.evaluation.benchmark import _Timings
+
+    first = _Timings(tmp_path / "timings.json")
+    first.add("zoo", 2.0, nerfs=3)
+    first.data["peak_memory_mb"] = 1e9  # an earlier invocation that used more memory than this process
+    first.peak_memory_mb()
+    again = _Timings(tmp_path / "timings.json")
+    again.add("zoo", 1.0, nerfs=1)
+    assert again.data["zoo"] == {"seconds": 3.0, "nerfs": 4}
+    assert again.peak_memory_mb() == 1e9
+    again.data["peak_memory_mb"] = 0.0
+    assert 0 < again.peak_memory_mb() < 1e9  # this process's own peak

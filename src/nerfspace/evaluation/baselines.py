@@ -57,14 +57,19 @@ def _train(images: torch.Tensor, labels: torch.Tensor, seed: int, epochs: int) -
         model = _cnn(len(CATEGORIES))
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=LR)
+    batches = -(-len(images) // BATCH)
+    # decayed to zero: at a constant rate the last steps could leave a broken model (seed 1 of the
+    # benchmark: 71 % training accuracy after 60 epochs, 43 % on test, against 75-81 % for seeds 0, 2, 3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * batches)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(images), generator=gen)
-        for idx in order.tensor_split(-(-len(images) // BATCH)):
+        for idx in order.tensor_split(batches):
             loss = nn.functional.cross_entropy(model(images[idx]), labels[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
+            schedule.step()
     return model.eval()
 
 

@@ -3,7 +3,8 @@
 the same objects, and summarise with the costs. Every stage resumes: a rerun skips what is done.
 
 Layout of ``OUT``: ``zoo/``, ``runs/<name>/``, ``reports/<name>/`` (report.html, results.json),
-``timings.json`` (wall seconds per stage, summed over invocations), ``benchmark.json`` (the summary).
+``timings.json`` (wall seconds per stage, summed over invocations; the largest peak memory),
+``benchmark.json`` (the summary).
 """
 
 from __future__ import annotations
@@ -50,11 +51,20 @@ class BenchmarkConfig:
 
 
 class _Timings:
-    """Wall seconds per stage, summed over invocations (a resumed benchmark adds to them)."""
+    """Wall seconds per stage, summed over invocations (a resumed benchmark adds to them), and the
+    peak memory over invocations."""
 
     def __init__(self, path: Path):
         self.path = path
         self.data = json.loads(path.read_text()) if path.exists() else {}
+
+    def peak_memory_mb(self) -> float:
+        """The largest peak resident memory of any invocation so far, this one included (MB)."""
+        now = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        mb = max(self.data.get("peak_memory_mb", 0.0), now)
+        self.data["peak_memory_mb"] = mb
+        atomic_write_json(self.path, self.data)
+        return mb
 
     def add(self, stage: str, seconds: float, **counts: int) -> None:
         entry = self.data.setdefault(stage, {"seconds": 0.0})
@@ -133,7 +143,7 @@ def run_benchmark(
         "results": {n: _headline(r) for n, r in results.items()},
         "baselines": {"render_then_classify": rtc, "raw_weights_knn": raw},
         "timings": timings.data,
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mb": timings.peak_memory_mb(),
         "machine": {
             "cpu": platform.machine(),
             "threads": torch.get_num_threads(),

@@ -205,10 +205,10 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
                         _pct(r["classification"]["unseen"]),
                         _pct(r["retrieval"]["recall@1"]["seen"]),
                         _pct(r["retrieval"]["recall@1"]["unseen_to_seen"]),
+                        _pct(x["baselines"]["render_then_classify"]["accuracy"]["seen"]),
                     ]
                 )
-        lines += _table(
-            ["seed", "date", "class. seen %", "class. unseen %", "R@1 seen %", "R@1 unseen->seen %"], rows
-        )
+        head = ["seed", "date", "class. seen %", "class. unseen %", "R@1 seen %", "R@1 unseen->seen %"]
+        lines += _table([*head, "render-then-classify, seen %"], rows)
         lines.append("")
     return lines
