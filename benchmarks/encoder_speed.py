@@ -116,7 +116,7 @@ class ReleasedGMN(nn.Module):
 def graph(preset: str, scale: str, seed: int = 0):
     spec = get_preset(preset, scale)
     params = {n: t[0] for n, t in fields.init_params(spec, 1, torch.Generator().manual_seed(seed)).items()}
-    return nerf_to_graph(spec, params)
+    return nerf_to_graph(spec, params, None)  # a fresh field: no occupancy grid
 
 
 def median_s(fn, repeats: int, warmup: int = 1) -> float:

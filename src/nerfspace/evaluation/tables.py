@@ -208,7 +208,15 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
                         _pct(x["baselines"]["render_then_classify"]["accuracy"]["seen"]),
                     ]
                 )
-        head = ["seed", "date", "class. seen %", "class. unseen %", "R@1 seen %", "R@1 unseen->seen %"]
-        lines += _table([*head, "render-then-classify, seen %"], rows)
+        head = [
+            "seed",
+            "date",
+            "class. seen %",
+            "class. unseen %",
+            "R@1 seen %",
+            "R@1 unseen->seen %",
+            "render-then-classify, seen %",
+        ]
+        lines += _table(head, rows)
         lines.append("")
     return lines
