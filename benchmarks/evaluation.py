@@ -2,7 +2,7 @@
 as `nerfspace benchmark` (zoo, L_R / L_C / L_R+C / paper-recipe trainings, evaluation, baselines)
 and stores its summary as benchmarks/results/evaluation_seed<S>.json.
 
-python benchmarks/evaluation.py [--seed 0] [--out runs/benchmark] [--objects-per-class 10]
+python benchmarks/evaluation.py [--seed 0] [--out runs/benchmark] [--objects-per-class 20]
                                 [--fit-steps 400] [--epochs 30] [--workers 2]
                                 [--runs l_rec_con,l_rec,l_con,paper_recipe]
 """
@@ -24,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="benchmark folder (default runs/benchmark, _seedS for S > 0)")
-    ap.add_argument("--objects-per-class", type=int, default=10)
+    ap.add_argument("--objects-per-class", type=int, default=20)
     ap.add_argument("--fit-steps", type=int, default=400)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)

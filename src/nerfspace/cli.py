@@ -507,7 +507,7 @@ def index_build(
 @app.command()
 def benchmark(
     out_dir: Path = typer.Option(Path("runs/benchmark"), "--out", help="Benchmark folder (resumable)."),
-    objects_per_class: int = typer.Option(10, help="Objects per category in the benchmark zoo."),
+    objects_per_class: int = typer.Option(20, help="Objects per category in the benchmark zoo."),
     fit_steps: int = typer.Option(400, help="Fitting steps per NeRF."),
     epochs: int = typer.Option(30, help="Training epochs of every run."),
     seed: int = typer.Option(0, help="Seed of the objects, fits, trainings and classifiers."),

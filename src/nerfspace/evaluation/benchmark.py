@@ -42,7 +42,7 @@ RUNS = {
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    objects_per_class: int = 10
+    objects_per_class: int = 20
     fit_steps: int = 400
     epochs: int = 30
     seed: int = 0

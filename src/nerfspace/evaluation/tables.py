@@ -201,6 +201,7 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
                     [
                         str(x["config"]["seed"]),
                         x.get("date", ""),
+                        str(x["config"]["objects_per_class"]),
                         _pct(r["classification"]["seen"]),
                         _pct(r["classification"]["unseen"]),
                         _pct(r["retrieval"]["recall@1"]["seen"]),
@@ -211,6 +212,7 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
         head = [
             "seed",
             "date",
+            "objects / class",
             "class. seen %",
             "class. unseen %",
             "R@1 seen %",
