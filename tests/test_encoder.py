@@ -43,7 +43,7 @@ def _encoder(seed=0, **kw):
 
 def _textbook(enc: GMNEncoder, g: Data) -> torch.Tensor:
     """The GMN without the exact rewrites: edge MLP on concat[h_src, h_dst, e], readout MLP on every edge
-    (plus the probe and output-neuron options)."""
+    (plus the probe, output-neuron and field options)."""
     t_n, t_e = NODE_FEATURES.index("type"), EDGE_FEATURES.index("type")
     x, e, (src, dst) = g.x, g.edge_attr, g.edge_index
     h = enc.node_in(enc.sin(torch.cat([x[:, :t_n], x[:, t_n + 1 :]], 1))) + enc.node_type(x[:, t_n].long())
@@ -66,13 +66,17 @@ def _textbook(enc: GMNEncoder, g: Data) -> torch.Tensor:
     if enc.config.output_readout:
         t_o = NODE_FEATURES.index("order")
         rows = ((x[:, t_n] == OUTPUT) & (x[:, t_o] < 4)).nonzero().squeeze(1)
-        out = out + F.linear(enc.output_norm(h[rows]).reshape(1, -1), enc.readout_out.weight[:, hd:])
+        out = out + F.linear(enc.output_norm(h[rows]).reshape(1, -1), enc.readout_out.weight[:, hd : 5 * hd])
+        if enc.config.field_readout:  # probe rows are the MLP nodes' rows
+            field = enc.field_in(g.probe[rows]).reshape(1, -1)
+            out = out + F.linear(field, enc.readout_out.weight[:, 5 * hd :])
     return F.relu(out)
 
 
-@pytest.mark.parametrize("preset", ["small", "paper"])
-def test_fused_inference_path_and_autograd_path_compute_the_textbook_function(graphs, preset):
-    enc = _encoder(**{**encoder_config(preset).to_dict(), "hidden": 32, "embed_dim": 64})
+@pytest.mark.parametrize("preset,field", [("small", False), ("small", True), ("paper", False)])
+def test_fused_inference_path_and_autograd_path_compute_the_textbook_function(graphs, preset, field):
+    cfg = {**encoder_config(preset).to_dict(), "hidden": 32, "embed_dim": 64, "field_readout": field}
+    enc = _encoder(**cfg)
     for g in graphs:
         with torch.no_grad():
             ref = _textbook(enc, g)
@@ -138,7 +142,7 @@ def test_chunk_boundaries_and_edge_order_do_not_change_the_embedding(graphs, mon
 
 
 def test_gradients_reach_every_parameter(graphs):
-    enc = _encoder().train()
+    enc = _encoder(field_readout=True).train()
     z = enc(Batch.from_data_list(graphs))
     (z * torch.randn_like(z)).sum().backward()
     for name, p in enc.named_parameters():
@@ -160,8 +164,9 @@ def test_bf16_precision_stays_close_to_fp32(graphs):
     assert (a - b).abs().max() <= 0.02 * a.abs().max()
 
 
-def test_flop_count_matches_the_flop_counter(graphs):
-    enc = _encoder()
+@pytest.mark.parametrize("field", [False, True])
+def test_flop_count_matches_the_flop_counter(graphs, field):
+    enc = _encoder(field_readout=field)
     batch = Batch.from_data_list(graphs)
     with FlopCounterMode(display=False) as counter:
         enc(batch)  # autograd path
@@ -180,8 +185,11 @@ def test_config_round_trips_and_bad_options_are_refused():
         "precision": "fp32",
         "probes": False,
         "output_readout": False,
+        "field_readout": False,
     }
     with pytest.raises(InputError, match="precision"):
         EncoderConfig(precision="fp8")
+    with pytest.raises(InputError, match="field_readout needs"):
+        EncoderConfig(probes=False, field_readout=True)
     with pytest.raises(InputError, match="preset"):
         encoder_config("huge")

@@ -67,6 +67,15 @@ class EncoderConfig:
     averages thousands of per-edge states whose object-dependent part cancels; the output neurons'
     states, which carry the field at the probe points, do not.
 
+    ``field_readout`` (small preset) also reads the output neurons' probe rows, the field itself at the
+    probe points, straight into the readout through their own MLP, instead of only through the message
+    passing, where one probe MLP serves every neuron and the field shares 64 dimensions with the rest.
+    The protocol's classifier on those rows alone (the density row) scores 91.7 % / 90.2 % on the
+    20-per-category benchmark's test split (seen / unseen), the L_R+C embedding without this readout
+    81.4 % / 80.8 %; with it, 89.7 % / 90.2 % (validation split, seen only: 70.5 % -> 79.5 %). Over two
+    seeds, each encoder also tested on the other seed's zoo, the mean went from 81.6 % / 81.0 % to
+    84.6 % / 83.9 % (docs/architecture.md).
+
     ``precision``: ``fp32`` (default) or ``bf16`` (the plain path under bfloat16 autocast: matrix
     products in bf16, residual states, norms, means and the output in float32). bf16 pays only where
     the hardware multiplies bf16 natively (GPUs, CPUs with AMX or AVX512-BF16); on an AVX2-only CPU it
@@ -81,17 +90,20 @@ class EncoderConfig:
     precision: str = "fp32"
     probes: bool = True  # add each neuron's probe activations (`nerfspace.graphs.probes`) to its state
     output_readout: bool = True  # read the 4 output neurons' states out beside the edge mean
+    field_readout: bool = False  # read the output neurons' probe rows (the field itself) out directly
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise InputError(f"unknown encoder precision {self.precision!r}; expected one of {PRECISIONS}")
+        if self.field_readout and not (self.probes and self.output_readout):
+            raise InputError("field_readout needs probes and output_readout")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 ENCODER_PRESETS = {
-    "small": EncoderConfig(),
+    "small": EncoderConfig(field_readout=True),
     "paper": EncoderConfig(hidden=128, blocks=4, embed_dim=1024, probes=False, output_readout=False),
 }
 
@@ -117,6 +129,11 @@ class Sinusoidal(nn.Module):
 
 def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inp, hidden), nn.SiLU(), nn.Linear(hidden, out))
+
+
+def _readout_width(config: EncoderConfig) -> int:
+    """Inputs of the readout's last layer: the edge mean, then the output states and probe rows."""
+    return config.hidden * (1 + OUTPUTS * (int(config.output_readout) + int(config.field_readout)))
 
 
 def _numbers(t: torch.Tensor, type_col: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,9 +212,9 @@ class Block(nn.Module):
 class GMNEncoder(nn.Module):
     """Parameter graph(s) → embeddings [B, embed_dim] (non-negative: the readout ends in ReLU)."""
 
-    def __init__(self, config: EncoderConfig = EncoderConfig()):
+    def __init__(self, config: EncoderConfig | None = None):
         super().__init__()
-        self.config = config
+        self.config = config = config or ENCODER_PRESETS["small"]
         h, s = config.hidden, Sinusoidal(config.n_freqs)
         self.sin = s
         n_num, e_num = len(NODE_FEATURES) - 1, len(EDGE_FEATURES) - 1  # all but the type
@@ -212,8 +229,8 @@ class GMNEncoder(nn.Module):
         self.readout_hidden = nn.Linear(h, h)
         self.probe_in = _mlp(N_PROBES, h, h) if config.probes else None
         self.output_norm = nn.LayerNorm(h) if config.output_readout else None
-        n_out = OUTPUTS if config.output_readout else 0
-        self.readout_out = nn.Linear(h * (1 + n_out), config.embed_dim)
+        self.field_in = _mlp(N_PROBES, h, h) if config.field_readout else None
+        self.readout_out = nn.Linear(_readout_width(config), config.embed_dim)
 
     def forward(self, graphs: Data | Batch | list[Data]) -> torch.Tensor:
         if isinstance(graphs, list):
@@ -232,7 +249,8 @@ class GMNEncoder(nn.Module):
         else:
             outputs = None
         probe = self._probe_rows(x, graphs.probe) if self.config.probes else None
-        args = (x, e, edge_index, edge_batch, n_graphs, probe, outputs)
+        field = self._field_rows(probe, outputs, x.shape[0]) if self.config.field_readout else None
+        args = (x, e, edge_index, edge_batch, n_graphs, probe, outputs, field)
         if self.config.precision == "bf16":
             with torch.autocast(x.device.type, dtype=torch.bfloat16):
                 return self._forward_autograd(*args).float()
@@ -253,6 +271,14 @@ class GMNEncoder(nn.Module):
             raise InputError(f"graphs hold {mlp.numel()} MLP neurons but {probe.shape[0]} probe rows")
         return mlp, probe
 
+    @staticmethod
+    def _field_rows(probe: tuple[torch.Tensor, torch.Tensor], outputs: torch.Tensor, n: int) -> torch.Tensor:
+        """The output neurons' probe rows [len(outputs), N_PROBES]: the field at the probe points."""
+        rows, values = probe
+        position = torch.full((n,), -1, dtype=torch.long, device=rows.device)
+        position[rows] = torch.arange(len(rows), device=rows.device)
+        return values.index_select(0, position[outputs])
+
     def _node_states(self, x_num, x_type, probe):
         """Initial node states: encoded numbers + type (+ probe activations on MLP neurons)."""
         h = self.node_in(self.sin(x_num)) + self.node_type(x_type)
@@ -261,15 +287,18 @@ class GMNEncoder(nn.Module):
         rows, values = probe
         return h.index_add(0, rows, self.probe_in(values).to(h.dtype))
 
-    def _readout(self, pooled, h, outputs, n_graphs):
-        """Embeddings from the pooled edge states and (optionally) the output neurons' states."""
+    def _readout(self, pooled, h, outputs, n_graphs, field):
+        """Embeddings from the pooled edge states and (optionally) the output neurons' states and
+        their probe rows."""
         if outputs is not None:
             outs = self.output_norm(h.index_select(0, outputs)).reshape(n_graphs, -1)
             pooled = torch.cat([pooled, outs.to(pooled.dtype)], 1)
+        if field is not None:
+            pooled = torch.cat([pooled, self.field_in(field).reshape(n_graphs, -1).to(pooled.dtype)], 1)
         return F.relu(self.readout_out(pooled))
 
     # ---- the plain path (autograd) ----------------------------------------------------------------
-    def _forward_autograd(self, x, e, edge_index, edge_batch, n_graphs, probe, outputs):
+    def _forward_autograd(self, x, e, edge_index, edge_batch, n_graphs, probe, outputs, field):
         t_n, t_e = NODE_FEATURES.index("type"), EDGE_FEATURES.index("type")
         x_num, x_type = _numbers(x, t_n)
         e_num, e_type = _numbers(e, t_e)
@@ -284,10 +313,10 @@ class GMNEncoder(nn.Module):
             edge_batch = torch.zeros_like(src)
         r = F.silu(self.readout_hidden(self.readout_norm(he)))
         pooled = _mean_by(r, edge_batch, _inv_count(edge_batch, n_graphs, r.dtype))
-        return self._readout(pooled, h, outputs, n_graphs)
+        return self._readout(pooled, h, outputs, n_graphs, field)
 
     # ---- the fused path (no autograd, CPU) --------------------------------------------------------
-    def _forward_fused(self, x, e_attr, edge_index, edge_batch, n_graphs, probe, outputs):
+    def _forward_fused(self, x, e_attr, edge_index, edge_batch, n_graphs, probe, outputs, field):
         hd = self.config.hidden
         n, n_edges = x.shape[0], edge_index.shape[1]
         t_n, t_e = NODE_FEATURES.index("type"), EDGE_FEATURES.index("type")
@@ -364,7 +393,7 @@ class GMNEncoder(nn.Module):
             pooled /= max(n_edges, 1)
         else:
             pooled *= _inv_count(edge_batch, n_graphs, dtype)[:, None]
-        return self._readout(pooled, h, outputs, n_graphs)
+        return self._readout(pooled, h, outputs, n_graphs, field)
 
 
 def forward_flops(config: EncoderConfig, graphs: Data | Batch, fused: bool = True) -> int:
@@ -384,6 +413,7 @@ def forward_flops(config: EncoderConfig, graphs: Data | Batch, fused: bool = Tru
             macs += n * 4 * h * h
     if config.probes:
         macs += graphs.probe.shape[0] * (N_PROBES * h + h * h)
-    readout_in = h * (1 + (OUTPUTS if config.output_readout else 0))
-    macs += e * h * h + b * readout_in * config.embed_dim
+    if config.field_readout:
+        macs += b * OUTPUTS * (N_PROBES * h + h * h)
+    macs += e * h * h + b * _readout_width(config) * config.embed_dim
     return 2 * macs
