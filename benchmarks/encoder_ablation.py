@@ -1,5 +1,6 @@
 """Can the encoder tell objects apart? L_C alone, every NeRF of a zoo in one batch, for the paper's
-graph features and readout, with probe features, with the output-neuron readout, and with both.
+graph features and readout, with probe features, with the output-neuron readout, with both, and with
+both and the field readout (the small preset).
 
 python benchmarks/encoder_ablation.py [--zoo ZOO] [--steps 50]
 
@@ -29,7 +30,8 @@ VARIANTS = {
     "paper features, edge readout": {"probes": False, "output_readout": False},
     "+ probes": {"probes": True, "output_readout": False},
     "+ output readout": {"probes": False, "output_readout": True},
-    "+ both (small preset)": {"probes": True, "output_readout": True},
+    "+ both": {"probes": True, "output_readout": True},
+    "+ both + field readout (small preset)": {"probes": True, "output_readout": True, "field_readout": True},
 }
 
 
