@@ -177,7 +177,8 @@ def _encoder_speed_md(e: dict | None) -> list[str]:
     if fast:
         lines += [
             "",
-            "The small encoder (hidden 64, probe features, output readout) on the same paper-scale graphs:",
+            "The small encoder (hidden 64, probe features, output and field readouts) on the same"
+            " paper-scale graphs:",
             "",
             "| preset | ms | GFLOP | vs baseline | vs paper's reported (goal 10x) |",
             "|---|---|---|---|---|",
