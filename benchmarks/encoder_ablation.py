@@ -21,7 +21,7 @@ import torch
 from torch_geometric.data import Batch
 
 from common import ROOT, save_result
-from nerfspace.encoder import EncoderConfig, GMNEncoder
+from nerfspace.encoder import EncoderConfig, GMNEncoder, encoder_config
 from nerfspace.losses import SigLIP
 from nerfspace.training.data import ZooCache, zoo_items
 from nerfspace.zoo import ZooConfig, build_zoo
@@ -31,7 +31,7 @@ VARIANTS = {
     "+ probes": {"probes": True, "output_readout": False},
     "+ output readout": {"probes": False, "output_readout": True},
     "+ both": {"probes": True, "output_readout": True},
-    "+ both + field readout (small preset)": {"probes": True, "output_readout": True, "field_readout": True},
+    "+ both + field readout (small preset)": encoder_config("small").to_dict(),
 }
 
 

@@ -67,15 +67,15 @@ def _textbook(enc: GMNEncoder, g: Data) -> torch.Tensor:
         t_o = NODE_FEATURES.index("order")
         rows = ((x[:, t_n] == OUTPUT) & (x[:, t_o] < 4)).nonzero().squeeze(1)
         out = out + F.linear(enc.output_norm(h[rows]).reshape(1, -1), enc.readout_out.weight[:, hd : 5 * hd])
-        if enc.config.field_readout:  # probe rows are the MLP nodes' rows
-            field = enc.field_in(g.probe[rows]).reshape(1, -1)
-            out = out + F.linear(field, enc.readout_out.weight[:, 5 * hd :])
-    return F.relu(out)
+    out = F.relu(out)
+    if enc.config.field_readout:  # probe rows are the MLP nodes' rows; the field part is not mixed
+        out = torch.cat([out, enc.field_in(g.probe[rows]).reshape(1, -1)], 1)
+    return out
 
 
 @pytest.mark.parametrize("preset,field", [("small", False), ("small", True), ("paper", False)])
 def test_fused_inference_path_and_autograd_path_compute_the_textbook_function(graphs, preset, field):
-    cfg = {**encoder_config(preset).to_dict(), "hidden": 32, "embed_dim": 64, "field_readout": field}
+    cfg = {**encoder_config(preset).to_dict(), "hidden": 32, "embed_dim": 192, "field_readout": field}
     enc = _encoder(**cfg)
     for g in graphs:
         with torch.no_grad():
@@ -142,7 +142,7 @@ def test_chunk_boundaries_and_edge_order_do_not_change_the_embedding(graphs, mon
 
 
 def test_gradients_reach_every_parameter(graphs):
-    enc = _encoder(field_readout=True).train()
+    enc = _encoder(embed_dim=320, field_readout=True).train()
     z = enc(Batch.from_data_list(graphs))
     (z * torch.randn_like(z)).sum().backward()
     for name, p in enc.named_parameters():
@@ -166,7 +166,7 @@ def test_bf16_precision_stays_close_to_fp32(graphs):
 
 @pytest.mark.parametrize("field", [False, True])
 def test_flop_count_matches_the_flop_counter(graphs, field):
-    enc = _encoder(field_readout=field)
+    enc = _encoder(embed_dim=320, field_readout=field)
     batch = Batch.from_data_list(graphs)
     with FlopCounterMode(display=False) as counter:
         enc(batch)  # autograd path
@@ -187,9 +187,13 @@ def test_config_round_trips_and_bad_options_are_refused():
         "output_readout": False,
         "field_readout": False,
     }
+    old = {k: v for k, v in encoder_config("paper").to_dict().items() if k != "field_readout"}
+    assert EncoderConfig(**old) == encoder_config("paper")  # a config stored before the option existed
     with pytest.raises(InputError, match="precision"):
         EncoderConfig(precision="fp8")
     with pytest.raises(InputError, match="field_readout needs"):
         EncoderConfig(probes=False, field_readout=True)
+    with pytest.raises(InputError, match="embed_dim must exceed"):
+        EncoderConfig(hidden=32, embed_dim=128, field_readout=True)
     with pytest.raises(InputError, match="preset"):
         encoder_config("huge")

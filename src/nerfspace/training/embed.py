@@ -44,7 +44,7 @@ def load_encoder(checkpoint: Path) -> tuple[GMNEncoder, dict, Path]:
     state, meta = load_weights(path)
     try:
         config = EncoderConfig(**meta["train"]["encoder"])
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, InputError) as e:  # InputError: a config this version refuses
         raise InputError(f"{path}: checkpoint metadata lacks a valid encoder config ({e})") from e
     encoder = GMNEncoder(config)
     prefix = "encoder."
