@@ -59,7 +59,7 @@ def test_embed_writes_items_with_their_labels(zoo, tmp_path):
     out = tmp_path / "emb.safetensors"
     assert main(["embed", str(run), str(zoo), "--out", str(out)]) == 0
     emb = load_embeddings(out)
-    assert emb.vectors.shape == (16, 256)
+    assert emb.vectors.shape == (16, 512)
     assert {i["preset"] for i in emb.items} == {"mlp", "hash"}
     assert {i["split"] for i in emb.items} == {"train", "val", "test"}
     one = embed(run, [zoo / "nerfs" / "mlp" / "chair_0000.safetensors"])

@@ -44,7 +44,7 @@ from nerfspace.zoo.fitting import psnr
 class TrainConfig:
     loss: str = "l_rec_con"
     epochs: int = 20
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    encoder: EncoderConfig = field(default_factory=lambda: encoder_config("small"))
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     lr: float = 1e-3
     weight_decay: float = 1e-2
