@@ -100,8 +100,13 @@ class EncoderConfig:
             raise InputError(f"unknown encoder precision {self.precision!r}; expected one of {PRECISIONS}")
         if self.field_readout and not (self.probes and self.output_readout):
             raise InputError("field_readout needs probes and output_readout")
-        if self.field_readout and self.embed_dim <= OUTPUTS * self.hidden:
-            raise InputError(f"embed_dim must exceed the field readout's {OUTPUTS * self.hidden} entries")
+        if self.embed_dim <= self.field_width:
+            raise InputError(f"embed_dim must exceed the field readout's {self.field_width} entries")
+
+    @property
+    def field_width(self) -> int:
+        """The embedding's last entries: the field readout's features, not mixed with the rest."""
+        return OUTPUTS * self.hidden if self.field_readout else 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,11 +144,6 @@ def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
 def _readout_width(config: EncoderConfig) -> int:
     """Inputs of the readout's last layer: the edge mean, then the output neurons' states."""
     return config.hidden * (1 + OUTPUTS * int(config.output_readout))
-
-
-def _field_width(config: EncoderConfig) -> int:
-    """The embedding's last entries: the field readout's features, not mixed with the rest."""
-    return OUTPUTS * config.hidden if config.field_readout else 0
 
 
 def _numbers(t: torch.Tensor, type_col: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,7 +241,7 @@ class GMNEncoder(nn.Module):
         self.probe_in = _mlp(N_PROBES, h, h) if config.probes else None
         self.output_norm = nn.LayerNorm(h) if config.output_readout else None
         self.field_in = _mlp(N_PROBES, h, h) if config.field_readout else None
-        self.readout_out = nn.Linear(_readout_width(config), config.embed_dim - _field_width(config))
+        self.readout_out = nn.Linear(_readout_width(config), config.embed_dim - config.field_width)
 
     def forward(self, graphs: Data | Batch | list[Data]) -> torch.Tensor:
         if isinstance(graphs, list):
@@ -427,5 +427,5 @@ def forward_flops(config: EncoderConfig, graphs: Data | Batch, fused: bool = Tru
         macs += graphs.probe.shape[0] * (N_PROBES * h + h * h)
     if config.field_readout:
         macs += b * OUTPUTS * (N_PROBES * h + h * h)
-    macs += e * h * h + b * _readout_width(config) * (config.embed_dim - _field_width(config))
+    macs += e * h * h + b * _readout_width(config) * (config.embed_dim - config.field_width)
     return 2 * macs
