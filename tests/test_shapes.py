@@ -20,8 +20,8 @@ from nerfspace.shapes import (
     shaded_color,
     sphere_trace,
 )
-from nerfspace.shapes.sdf import sd_box, sd_cone, sd_cylinder, sd_ellipsoid
-from nerfspace.shapes.trace import AMBIENT, DIFFUSE, HIT_EPS, LIGHT_DIR
+from nerfspace.shapes.sdf import LIGHT_DIR, sd_box, sd_cone, sd_cylinder, sd_ellipsoid
+from nerfspace.shapes.trace import AMBIENT, DIFFUSE, HIT_EPS
 
 CAMS = orbit_cameras(3, 24)
 

@@ -71,7 +71,9 @@ def test_resume_after_a_crash_redoes_nothing(tmp_path, tiny_fit, monkeypatch):
     fitted = []
     real_fit = build_mod.fit
     monkeypatch.setattr(
-        build_mod, "fit", lambda spec, objs, seeds, c: fitted.extend(seeds) or real_fit(spec, objs, seeds, c)
+        build_mod,
+        "fit",
+        lambda spec, objs, seeds, *a: fitted.extend(seeds) or real_fit(spec, objs, seeds, *a),
     )
     build_zoo(out, cfg, fit_cfg=fit_cfg)
     assert len(fitted) == 2  # only the two missing NeRFs

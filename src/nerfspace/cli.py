@@ -77,6 +77,16 @@ def zoo_build(
     seed: int = typer.Option(0, help="Seed of objects, splits and fits."),
     workers: int = typer.Option(1, help="Parallel worker processes."),
     steps: int = typer.Option(None, help="Fitting steps per NeRF (default: the scale's setting)."),
+    captures: str = typer.Option(
+        "aligned",
+        help="aligned: every NeRF of an object from the same views in its canonical frame (the paper's);"
+        " independent: every NeRF its own capture (pose, cameras, light), stored in its metadata.",
+    ),
+    capture_rotation: str = typer.Option("yaw", help="independent: yaw (360 deg) + tilt, or so3."),
+    capture_tilt: float = typer.Option(15.0, help="independent: largest tilt in degrees [0, 180]."),
+    capture_shift: float = typer.Option(0.1, help="independent: largest shift per axis (scene units)."),
+    capture_scale: str = typer.Option("0.8,1.0", help="independent: scale range MIN,MAX."),
+    capture_views: str = typer.Option("16,32", help="independent: training views per capture MIN,MAX."),
     as_json: bool = typer.Option(False, "--json", help="Print the zoo summary as JSON."),
 ) -> None:
     """Fit a zoo of NeRFs of procedural objects."""
@@ -84,6 +94,7 @@ def zoo_build(
 
     from nerfspace.shapes import CATEGORIES
     from nerfspace.zoo import ZooConfig, build_zoo, fit_config, zoo_info
+    from nerfspace.zoo.captures import CaptureConfig
 
     cls = CATEGORIES if classes == "all" else tuple(c.strip() for c in classes.split(",") if c.strip())
     if workers < 1:
@@ -91,8 +102,23 @@ def zoo_build(
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be >= 1, got {steps}")
     names, declared = parse_archs(archs) if archs else (None, {})
+    capture_cfg = CaptureConfig(
+        captures,
+        capture_rotation,
+        capture_tilt,
+        capture_shift,
+        _pair("--capture-scale", capture_scale, float),
+        _pair("--capture-views", capture_views, int),
+    )
     cfg = ZooConfig(
-        cls, objects_per_class, tuple(names) if names else None, fit, scale, seed, tuple(declared.items())
+        cls,
+        objects_per_class,
+        tuple(names) if names else None,
+        fit,
+        scale,
+        seed,
+        tuple(declared.items()),
+        capture_cfg,
     )
     fit_cfg = fit_config(fit, scale) if steps is None else replace(fit_config(fit, scale), steps=steps)
     bar, task = _progress(), None
@@ -110,6 +136,15 @@ def zoo_build(
         bar.stop()
     info = zoo_info(out_dir)
     _emit_json(info) if as_json else _print_info(info)
+
+
+def _pair(option: str, text: str, kind: type) -> tuple:
+    """``MIN,MAX`` as two numbers of ``kind``; an `InputError` naming ``option`` otherwise."""
+    try:
+        lo, hi = (kind(v) for v in text.split(","))
+    except ValueError as e:
+        raise InputError(f"{option} must be MIN,MAX ({kind.__name__}s), got {text!r}") from e
+    return lo, hi
 
 
 def _print_info(info: dict) -> None:

@@ -42,14 +42,21 @@ def look_at(eye: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tens
 
 
 def orbit_cameras(
-    n: int, size: int, radius: float = 2.0, fov_deg: float = 40.0, offset: float = 0.0
+    n: int,
+    size: int,
+    radius: float = 2.0,
+    fov_deg: float = 40.0,
+    offset: float = 0.0,
+    elevation_deg: tuple[float, float] = (-10.0, 60.0),
+    azimuth: float = 0.0,
 ) -> Cameras:
-    """``n`` cameras spread over the upper part of a sphere (golden-angle spiral in azimuth,
-    elevations from -10 to 60 degrees). ``offset`` in [0, 1) shifts the spiral so held-out views
-    differ from training views. Deterministic."""
+    """``n`` cameras spread over a band of a sphere (golden-angle spiral in azimuth starting at
+    ``azimuth`` radians, elevations across ``elevation_deg``). ``offset`` in [0, 1) shifts the spiral
+    so held-out views differ from training views. Deterministic."""
     i = torch.arange(n, dtype=torch.float64) + offset
-    azim = i * math.pi * (3.0 - math.sqrt(5.0))
-    elev = torch.deg2rad(-10.0 + 70.0 * (((i + 0.5) / n) % 1.0))
+    azim = i * math.pi * (3.0 - math.sqrt(5.0)) + azimuth
+    low, high = elevation_deg
+    elev = torch.deg2rad(low + (high - low) * (((i + 0.5) / n) % 1.0))
     eye = radius * torch.stack(
         [torch.cos(elev) * torch.cos(azim), torch.cos(elev) * torch.sin(azim), torch.sin(elev)], -1
     )

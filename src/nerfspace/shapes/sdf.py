@@ -9,11 +9,13 @@ pass and blends them with a smooth union (which also blends the part colours).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from nerfspace.frames import Similarity, box_corners
 
 # Volume density for distillation: SIGMA_MAX * sigmoid(-sdf / BETA). Rays grazing a surface at distance s
 # still collect ~SIGMA_MAX * exp(-s / BETA) per unit length, so a wide BETA fattens silhouettes and thin
@@ -22,6 +24,7 @@ from torch import Tensor
 SIGMA_MAX = 400.0  # volume density well inside an object (per scene unit)
 BETA = 0.0015  # width of the density's fall-off across the surface (scene units)
 CHUNK = 8192  # points per batched evaluation: keeps the [parts, points] temporaries in cache
+LIGHT_DIR = torch.nn.functional.normalize(torch.tensor([0.4, 0.3, 0.85]), dim=0)  # the canonical light
 
 Vec = Sequence[float] | np.ndarray
 Clip = tuple[Vec, Vec]  # (normal, point), canonical frame: keep the side where (x - point) . normal <= 0
@@ -367,7 +370,8 @@ class PartSet:
 @dataclass(frozen=True, eq=False)
 class SDFObject:
     """A procedural object: signed distance, albedo and density fields over world points [N, 3]
-    (any float dtype and device; results are float32 on the points' device)."""
+    (any float dtype and device; results are float32 on the points' device). ``pose`` places the
+    canonical object in the world (a capture's frame); ``light`` is the unit direction towards the light."""
 
     category: str
     seed: int
@@ -375,15 +379,34 @@ class SDFObject:
     part_albedo: Tensor = field(repr=False)  # [K, 3], one colour per part
     blend: float = field(repr=False)  # smooth-union width (scene units)
     bounds: Tensor = field(repr=False)  # [2, 3] padded world bounding box (low, high)
+    pose: Similarity | None = field(default=None, repr=False)  # None: the canonical frame
+    light: Tensor = field(default=LIGHT_DIR, repr=False)
+
+    def posed(self, pose: Similarity, light: Tensor | None = None) -> SDFObject:
+        """This object moved by ``pose`` (after its own pose), lit from ``light`` (default: unchanged)."""
+        moved = pose.apply(box_corners(self.bounds))
+        return replace(
+            self,
+            pose=pose if self.pose is None else self.pose.then(pose),
+            bounds=torch.stack([moved.amin(0), moved.amax(0)]),
+            light=self.light if light is None else torch.nn.functional.normalize(light.float(), dim=0),
+        )
+
+    def _canonical(self, x: Tensor) -> Tensor:
+        return x if self.pose is None else self.pose.inverse(x.float())
 
     def sdf(self, x: Tensor) -> Tensor:
         """Signed distance [N] (negative inside) at points ``x`` [N, 3]."""
-        return torch.cat([smooth_union(self.parts.distances(c), self.blend)[0] for c in x.split(CHUNK)])
+        d = torch.cat(
+            [smooth_union(self.parts.distances(c), self.blend)[0] for c in self._canonical(x).split(CHUNK)]
+        )
+        return d if self.pose is None else d * self.pose.scale
 
     def albedo(self, x: Tensor) -> Tensor:
         """Albedo [N, 3] in [0.1, 0.9]: part colours weighted like the smooth union."""
         colors = self.part_albedo.to(x.device)
-        weights = (smooth_union(self.parts.distances(c), self.blend)[1] for c in x.split(CHUNK))
+        chunks = self._canonical(x).split(CHUNK)
+        weights = (smooth_union(self.parts.distances(c), self.blend)[1] for c in chunks)
         return torch.cat([w.T @ colors for w in weights])
 
     def density(self, x: Tensor) -> Tensor:

@@ -1,7 +1,8 @@
 """Exact ground truth from the SDF: sphere tracing, view-independent shading, and a contact sheet.
 
-Shading is Lambertian with a fixed world light and no shadows, so it depends on position only and a
-NeRF without view dependence can reproduce it: colour = albedo * (AMBIENT + DIFFUSE * max(0, n . l)).
+Shading is Lambertian with the object's world light (`SDFObject.light`) and no shadows, so it depends on
+position only and a NeRF without view dependence can reproduce it:
+colour = albedo * (AMBIENT + DIFFUSE * max(0, n . l)).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from nerfspace.render import BACKGROUND, Cameras, box_intersect, camera_rays, lo
 from nerfspace.shapes.categories import CATEGORIES, make_object
 from nerfspace.shapes.sdf import SDFObject
 
-LIGHT_DIR = torch.nn.functional.normalize(torch.tensor([0.4, 0.3, 0.85]), dim=0)
 AMBIENT, DIFFUSE = 0.35, 0.65
 HIT_EPS = 1e-3  # a ray hits once the distance falls below this
 MAX_STEPS = 96  # exact SDF evaluations per ray at most
@@ -38,7 +38,7 @@ def sdf_normals(obj: SDFObject, x: Tensor) -> Tensor:
 
 def shaded_color(obj: SDFObject, x: Tensor) -> Tensor:
     """Shaded colour [N, 3] at points ``x`` [N, 3], exactly as the sphere tracer shades a hit there."""
-    lambert = (sdf_normals(obj, x) @ LIGHT_DIR.to(x.device)).clamp_min(0)
+    lambert = (sdf_normals(obj, x) @ obj.light.to(x.device)).clamp_min(0)
     return obj.albedo(x) * (AMBIENT + DIFFUSE * lambert)[:, None]
 
 

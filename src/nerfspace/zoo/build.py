@@ -28,7 +28,8 @@ from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
 from nerfspace.errors import FileFormatError, InputError, ZooError, access_error
 from nerfspace.seeding import derive_seed
 from nerfspace.shapes import CATEGORIES, make_object
-from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config
+from nerfspace.zoo.captures import CaptureConfig, draw_capture
+from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config, views
 from nerfspace.zoo.storage import NeRF, read_metadata, save_nerf
 
 ZOO_FORMAT = "nerfspace-zoo/1"
@@ -40,7 +41,8 @@ SPLITS = ("train", "val", "test")
 class ZooConfig:
     """What a zoo holds. ``archs`` None applies the protocol: the seen presets for train/val
     objects, all 13 for test objects; otherwise every object gets the listed architectures: preset
-    names, or names of user-declared specs given in ``declared`` as (name, spec) pairs."""
+    names, or names of user-declared specs given in ``declared`` as (name, spec) pairs. ``captures``:
+    how each NeRF's views are taken (`nerfspace.zoo.captures`)."""
 
     classes: tuple[str, ...] = CATEGORIES
     objects_per_class: int = 10
@@ -49,6 +51,7 @@ class ZooConfig:
     scale: str = "small"
     seed: int = 0
     declared: tuple[tuple[str, ArchSpec], ...] = ()
+    captures: CaptureConfig = CaptureConfig()
 
     def __post_init__(self) -> None:
         for c in self.classes:
@@ -82,9 +85,11 @@ class ZooConfig:
         d = asdict(self)
         d["classes"] = list(self.classes)
         d["archs"] = list(self.archs) if self.archs is not None else None
-        del d["declared"]
+        del d["declared"], d["captures"]
         if self.declared:  # only then: manifests of preset-only zoos keep their keys
             d["declared"] = {n: s.to_dict() for n, s in self.declared}
+        if self.captures.mode != "aligned":  # likewise for aligned zoos
+            d["captures"] = self.captures.to_dict()
         return d
 
 
@@ -118,14 +123,15 @@ def plan(cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
     for obj in objects:
         presets = cfg.archs or (PRESETS if obj["split"] == "test" else SEEN)
         for p in presets:
-            nerfs.append(
-                {
-                    "file": f"nerfs/{p}/{obj['id']}.safetensors",
-                    "object": obj["id"],
-                    "preset": p,
-                    "seed": derive_seed("nerf", cfg.seed, obj["id"], p),
-                }
-            )
+            nerf = {
+                "file": f"nerfs/{p}/{obj['id']}.safetensors",
+                "object": obj["id"],
+                "preset": p,
+                "seed": derive_seed("nerf", cfg.seed, obj["id"], p),
+            }
+            if cfg.captures.mode == "independent":
+                nerf["capture_seed"] = derive_seed("capture", cfg.seed, obj["id"], p)
+            nerfs.append(nerf)
     nerfs.sort(key=lambda n: (cfg.order(n["preset"]), n["object"]))
     return {
         "format": ZOO_FORMAT,
@@ -247,10 +253,20 @@ def _fit_batch(
     torch.set_num_threads(threads)
     spec = cfg.spec(preset)
     objs = [make_object(objects[j["object"]]["category"], objects[j["object"]]["seed"]) for j in jobs]
-    result = fit(spec, objs, [j["seed"] for j in jobs], fit_cfg)
+    cameras, captured = [views(fit_cfg)] * len(jobs), [{}] * len(jobs)
+    if cfg.captures.mode == "independent":
+        caps = [
+            draw_capture(cfg.captures, j["capture_seed"], o, fit_cfg.image_size, fit_cfg.test_views)
+            for j, o in zip(jobs, objs, strict=True)
+        ]
+        objs = [o.posed(c.pose, c.light) for o, c in zip(objs, caps, strict=True)]
+        cameras = [(c.train, c.test) for c in caps]
+        captured = [{"capture": json.dumps(c.to_dict(), sort_keys=True)} for c in caps]
+    result = fit(spec, objs, [j["seed"] for j in jobs], fit_cfg, cameras)
     for i, job in enumerate(jobs):
         obj = objects[job["object"]]
         meta = {
+            **captured[i],
             "object_id": obj["id"],
             "category": obj["category"],
             "split": obj["split"],

@@ -145,9 +145,14 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def fit(
-    spec: ArchSpec, objects: list[SDFObject], seeds: list[int], cfg: FitConfig = FitConfig()
+    spec: ArchSpec,
+    objects: list[SDFObject],
+    seeds: list[int],
+    cfg: FitConfig = FitConfig(),
+    cameras: list[tuple[Cameras, Cameras]] | None = None,
 ) -> FitResult:
-    """Fit one NeRF of ``spec`` per object, all in one vectorised pass."""
+    """Fit one NeRF of ``spec`` per object, all in one vectorised pass. ``cameras`` gives each NeRF
+    its own (training, held-out) views (a capture of its own); default: `views` for all."""
     if cfg.mode not in FIT_MODES:
         raise ValueError(f"unknown fit mode {cfg.mode!r}")
     k = len(objects)
@@ -156,14 +161,17 @@ def fit(
     params = {n: torch.cat([p[n] for p in per_nerf]).requires_grad_(True) for n in per_nerf[0]}
     opt = _optimizer(params, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 ** (s / cfg.steps))
-    train_cams, test_cams = views(cfg)
+    cameras = cameras or [views(cfg)] * k
 
     hull = torch.ones(k, cfg.occ_res, cfg.occ_res, cfg.occ_res, dtype=torch.bool)
     if cfg.mode == "photometric":
-        images = torch.stack([ground_truth(o, train_cams, cfg.supersample) for o in objects])
-        hull = visual_hull(images, train_cams, cfg.occ_res)
-        ray_o, ray_d = (t.reshape(-1, 3) for t in camera_rays(train_cams))
-        step_fn = _photometric_step(spec, params, images.reshape(k, -1, 3), ray_o, ray_d, gens, cfg)
+        train_cams = [c for c, _ in cameras]
+        images = [ground_truth(o, c, cfg.supersample) for o, c in zip(objects, train_cams, strict=True)]
+        pairs = zip(images, train_cams, strict=True)
+        hull = torch.cat([visual_hull(im[None], c, cfg.occ_res) for im, c in pairs])
+        rays = [torch.cat([t.reshape(-1, 3) for t in camera_rays(c)], 1) for c in train_cams]
+        pixels = _padded([im.reshape(-1, 3) for im in images])
+        step_fn = _photometric_step(spec, params, pixels, _padded(rays), [len(r) for r in rays], gens, cfg)
     else:
         step_fn = _distill_step(spec, params, objects, gens, cfg)
 
@@ -186,23 +194,39 @@ def fit(
 
     final = {n: p.detach() for n, p in params.items()}
     occupancy = occupied(torch.maximum(density, cell_density(spec, final, cfg.occ_res)), cfg) & hull
-    pred = render_images(
-        lambda x, net: fields.query(spec, final, x, net), k, test_cams, occupancy, cfg.samples_per_diagonal
-    )
-    truth = torch.stack([ground_truth(o, test_cams, cfg.supersample) for o in objects])
-    return FitResult(final, occupancy, [float(v) for v in psnr(pred, truth)], history)
+    scores = []
+    for i, (obj, (_, test)) in enumerate(zip(objects, cameras, strict=True)):
+        one = {n: p[i : i + 1] for n, p in final.items()}
+        pred = render_images(
+            lambda x, net, one=one: fields.query(spec, one, x, net),
+            1,
+            test,
+            occupancy[i : i + 1],
+            cfg.samples_per_diagonal,
+        )
+        scores.append(float(psnr(pred, ground_truth(obj, test, cfg.supersample)[None])[0]))
+    return FitResult(final, occupancy, scores, history)
 
 
-def _photometric_step(spec, params, targets, ray_o, ray_d, gens, cfg):
-    n_pix = targets.shape[1]
+def _padded(rows: list[torch.Tensor]) -> torch.Tensor:
+    """[K, P_max, C] from K tensors [P_k, C], zero-padded to the longest."""
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+
+
+def _photometric_step(spec, params, targets, rays, counts, gens, cfg):
+    """``targets`` [K, P, 3] pixel colours and ``rays`` [K, P, 6] (origin, direction) of which the first
+    ``counts[k]`` rows are NeRF k's pixels (the rest padding)."""
 
     def step(occupancy):
-        idx = torch.stack([torch.randint(n_pix, (cfg.rays_per_step,), generator=g) for g in gens])
+        idx = torch.stack(
+            [torch.randint(n, (cfg.rays_per_step,), generator=g) for n, g in zip(counts, gens, strict=True)]
+        )
         jitter = torch.stack([torch.rand(cfg.rays_per_step, generator=g) for g in gens])
+        picked = torch.gather(rays, 1, idx[..., None].expand(-1, -1, 6))
         color, _ = render_rays(
             lambda x, net: fields.query(spec, params, x, net),
-            ray_o[idx],
-            ray_d[idx],
+            picked[..., :3],
+            picked[..., 3:],
             occupancy,
             cfg.samples_per_diagonal,
             jitter,

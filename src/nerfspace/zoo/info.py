@@ -34,6 +34,7 @@ def zoo_info(zoo: Path) -> dict:
         "zoo": str(zoo),
         "scale": cfg["scale"],
         "fit": cfg["fit"],
+        "captures": cfg.get("captures", {}).get("mode", "aligned"),
         "seed": cfg["seed"],
         "complete": bool(manifest.get("complete")) and missing == 0,
         "objects": len(objects),
