@@ -21,6 +21,7 @@ from nerfspace.cache import file_hash
 from nerfspace.errors import InputError
 from nerfspace.evaluation.classify import ClassifierConfig, EmbeddingClassifier
 from nerfspace.evaluation.mixing import arch_identifiability, embedding_map
+from nerfspace.evaluation.neighbours import neighbour_metrics
 from nerfspace.evaluation.retrieval import EmbeddingIndex, class_map, mean_recall, pair_recall
 from nerfspace.graphs import nerf_to_graph
 from nerfspace.shapes import CATEGORIES
@@ -177,11 +178,7 @@ def time_weight_space(run: Path, files: list[Path], classifier: EmbeddingClassif
     return out
 
 
-def evaluate_embeddings(
-    emb: Embeddings, cfg: EvalConfig | None = None, classifier: EmbeddingClassifier | None = None
-) -> tuple[dict, EmbeddingClassifier]:
-    """Every table of the protocol from embeddings with their items (object, category, preset, split)."""
-    cfg = cfg or EvalConfig()
+def _check_test_rows(emb: Embeddings) -> list[int]:
     test = _rows(emb, "test")
     if not test:
         raise InputError("no test-split NeRF to evaluate on")
@@ -190,17 +187,39 @@ def evaluate_embeddings(
             "the evaluated NeRFs share no architecture with the encoder's training architectures"
             f" ({', '.join(SEEN)}): the classifier and the seen-pair retrieval need them"
         )
-    cls, classifier = classification(emb, cfg, classifier)
+    return test
+
+
+def evaluate_space(emb: Embeddings, cfg: EvalConfig | None = None) -> dict:
+    """The tables that read the embedding space without a trained head: retrieval, the neighbour metrics
+    (1-NN, k-shot, class mAP over other objects) and architecture identifiability."""
+    cfg = cfg or EvalConfig()
+    test = _check_test_rows(emb)
     z = emb.vectors[test]
     presets = [emb.items[i]["preset"] for i in test]
     objects = [emb.items[i]["object"] for i in test]
+    return {
+        "retrieval": retrieval(emb, cfg),
+        "neighbours": neighbour_metrics(emb.vectors, emb.items, cfg.seed),
+        "arch_identifiability": arch_identifiability(z, presets, objects) if len(set(presets)) > 1 else None,
+        "arch_chance": 1 / len(set(presets)),
+    }
+
+
+def evaluate_embeddings(
+    emb: Embeddings, cfg: EvalConfig | None = None, classifier: EmbeddingClassifier | None = None
+) -> tuple[dict, EmbeddingClassifier]:
+    """Every table of the protocol from embeddings with their items (object, category, preset, split)."""
+    cfg = cfg or EvalConfig()
+    test = _check_test_rows(emb)
+    cls, classifier = classification(emb, cfg, classifier)
+    z = emb.vectors[test]
+    presets = [emb.items[i]["preset"] for i in test]
     xy = embedding_map(z, cfg.seed)
     results = {
         "n": {"test": len(test), "train": len(_rows(emb, "train")), "archs": sorted(set(presets))},
         "classification": cls,
-        "retrieval": retrieval(emb, cfg),
-        "arch_identifiability": arch_identifiability(z, presets, objects) if len(set(presets)) > 1 else None,
-        "arch_chance": 1 / len(set(presets)),
+        **evaluate_space(emb, cfg),
         "map": {
             "xy": xy.round(4).tolist(),
             "category": [emb.items[i]["category"] for i in test],

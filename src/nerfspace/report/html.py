@@ -16,7 +16,8 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """An HTML table of escaped strings."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -34,6 +35,17 @@ def headline_rows(results: dict) -> list[list[str]]:
             [f"retrieval recall@{k}, seen pairs", _pct(r[f"recall@{k}"]["seen"])],
             [f"retrieval recall@{k}, unseen -> seen", _pct(r[f"recall@{k}"]["unseen_to_seen"])],
         ]
+    nb = results.get("neighbours")
+    if nb:  # the metrics read off the space itself, no trained head
+        rows += [[f"1-NN classification, {k} architectures", _pct(nb["1nn"][k])] for k in ("seen", "unseen")]
+        rows += [
+            [
+                f"{k}-shot classification (nearest class mean), unseen architectures",
+                _pct((v or {}).get("unseen")),
+            ]
+            for k, v in nb["k_shot"].items()
+        ]
+        rows.append(["class mAP over other objects", _pct(nb["map_other_objects"])])
     rows += [
         ["class-level mAP", _pct(r["map"])],
         [
@@ -47,7 +59,7 @@ def headline_rows(results: dict) -> list[list[str]]:
 def _sections(results: dict) -> list[tuple[str, str]]:
     c, r = results["classification"], results["retrieval"]
     archs = [a for a in PRESETS if a in c["per_arch"]]
-    per_arch = _table(
+    per_arch = table(
         ["architecture", "seen?", "agnostic classifier %", "own classifier %"],
         [
             [
@@ -60,23 +72,23 @@ def _sections(results: dict) -> list[tuple[str, str]]:
         ],
     )
     pairs = r["pairs"]
-    matrix = _table(
+    matrix = table(
         ["query \\ gallery", *archs],
         [[a] + [_pct(pairs[f"{a}->{b}"]["1"]) if f"{a}->{b}" in pairs else "" for b in archs] for a in archs],
     )
     out = [
-        ("Headline (%)", _table(["metric", "value"], headline_rows(results))),
+        ("Headline (%)", table(["metric", "value"], headline_rows(results))),
         ("Classification by architecture (top-1 %, test split)", per_arch),
         ("Instance retrieval recall@1 (%) for every architecture pair", matrix),
     ]
     if "baselines" in results:
         b = results["baselines"]
         rows = [[name, _pct(v["seen"]), _pct(v["unseen"]), v.get("note", "")] for name, v in b.items()]
-        out.append(("Baselines (classification top-1 %)", _table(["method", "seen", "unseen", "note"], rows)))
+        out.append(("Baselines (classification top-1 %)", table(["method", "seen", "unseen", "note"], rows)))
     if "seconds_per_nerf" in results:
         s = results["seconds_per_nerf"]
         rows = [[k, f"{1000 * v:.1f}"] for k, v in s.items()]
-        out.append(("Weight-space classification cost (ms per NeRF)", _table(["stage", "ms"], rows)))
+        out.append(("Weight-space classification cost (ms per NeRF)", table(["stage", "ms"], rows)))
     return out
 
 
@@ -99,9 +111,7 @@ def write_report(out: Path, results: dict, title: str = "nerfspace evaluation") 
         atomic_write_bytes(out / "figures" / f"{name}.png", data)
 
     def img(name: str) -> str:
-        if name not in pngs:
-            return ""
-        return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(pngs[name]).decode()}">'
+        return image(pngs[name], name) if name in pngs else ""
 
     body = [f"<h1>{html.escape(title)}</h1>"]
     n, enc = results["n"], html.escape(str(results["encoder"]))
@@ -115,13 +125,22 @@ def write_report(out: Path, results: dict, title: str = "nerfspace evaluation") 
         "<h2>Retrieval gallery</h2><p>Queries in unseen architectures, gallery: the seen architectures'"
         " test NeRFs; green: the query's own object.</p>" + img("retrieval_gallery")
     )
+    path = out / "report.html"
+    atomic_write_bytes(path, page(title, body))
+    return path
+
+
+def image(png: bytes, alt: str) -> str:
+    """A PNG inlined as an <img>."""
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def page(title: str, body: list[str]) -> bytes:
+    """A self-contained HTML page of ``body`` fragments under the heading ``title``."""
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
         "table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%;margin:4px}"
     )
     head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
-    page = f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>"
-    path = out / "report.html"
-    atomic_write_bytes(path, page.encode())
-    return path
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(body)}</body></html>".encode()

@@ -1,0 +1,234 @@
+"""No-learning baselines: features computed from a radiance field by querying it, with no training.
+
+A `Field` is anything that maps points [N, 3] to (rgb [N, 3], sigma [N]); `nerf_field` makes one of a
+stored NeRF. The three extractors compare fields point by point (`field_probe`, exact only when the
+fields share a frame), after moving each field into a frame of its own density moments
+(`field_probe_canonical`), or through features that are invariant to yaw, shift and scale by
+construction (`field_invariant`). `field_embeddings` turns a zoo's NeRFs into `Embeddings` with one
+of them; `moved_field` puts a field in another frame, as a capture of its own would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Literal
+
+import torch
+
+from nerfspace import fields
+from nerfspace.archs import SCENE_BOX
+from nerfspace.frames import Similarity
+from nerfspace.graphs.probes import PROBE_POINTS
+from nerfspace.render import cell_index
+from nerfspace.training.data import Item
+from nerfspace.training.embed import Embeddings
+from nerfspace.zoo.storage import NeRF, load_nerf
+
+__all__ = [
+    "Field",
+    "FIELD_BASELINES",
+    "canonical_frame",
+    "field_embeddings",
+    "field_invariant",
+    "field_probe",
+    "field_probe_canonical",
+    "moved_field",
+    "nerf_field",
+]
+
+Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""A radiance field: points [N, 3] -> (rgb [N, 3] in [0, 1], density sigma [N] >= 0)."""
+
+CHUNK = 1 << 16  # points per field query
+
+# The grid that density moments are taken on: wider than the scene box, so that an object moved by a
+# capture's frame (rotated, shifted) is still covered.
+MOMENT_EXTENT = 0.9
+MOMENT_RES = 48
+_lin = (torch.arange(MOMENT_RES, dtype=torch.float32) + 0.5) / MOMENT_RES * 2 - 1
+MOMENT_POINTS = torch.cartesian_prod(_lin, _lin, _lin) * MOMENT_EXTENT
+MOMENT_STEP = 2 * MOMENT_EXTENT / MOMENT_RES
+
+# The canonical probe grid in units of the RMS radius: `PROBE_POINTS` (+-0.6) scaled by 1 / PROBE_RMS, so
+# that an object of RMS radius PROBE_RMS is probed at its own frame's `PROBE_POINTS`.
+PROBE_RMS = 0.3
+
+# The cylinder of `field_invariant`, in units of the RMS radius about the density centre: CYL_RADII rings
+# out to CYL_MAX_RADIUS times CYL_HEIGHTS levels over +-CYL_MAX_HEIGHT, each the mean of CYL_SUB x CYL_SUB
+# samples (a blur that tolerates the small tilts and the sampling noise of the centre), at CYL_ANGLES angles.
+CYL_RADII = 6
+CYL_MAX_RADIUS = 2.4
+CYL_HEIGHTS = 12
+CYL_MAX_HEIGHT = 2.4
+CYL_SUB = 2
+CYL_ANGLES = 64
+CYL_HARMONICS = 12  # |FFT| over the angle kept for harmonics 0 .. CYL_HARMONICS - 1
+
+
+def _squash(sigma: torch.Tensor) -> torch.Tensor:
+    return sigma / (1 + sigma)
+
+
+def nerf_field(nerf: NeRF) -> Field:
+    """A NeRF's field, reading zero rgb and density outside the scene box and in the cells its occupancy
+    grid marks empty (the renderer never looks there, so the field there is untrained noise). Only the
+    points in occupied cells are evaluated."""
+    params = nerf.batched()
+    occupancy = nerf.occupancy.reshape(-1).bool()
+    res = nerf.occupancy.shape[-1]
+
+    def field(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inside = (x.abs() <= SCENE_BOX).all(-1)
+        keep = inside & occupancy[cell_index(x, res)]
+        rgb, sigma = x.new_zeros(len(x), 3), x.new_zeros(len(x))
+        if keep.any():
+            r, s = fields.query(nerf.spec, params, x[keep][None])
+            rgb[keep], sigma[keep] = r[0], s[0]
+        return rgb, sigma
+
+    return field
+
+
+def moved_field(field: Field, pose: Similarity) -> Field:
+    """``field`` seen in the frame ``pose`` maps it into: the moved field at x is ``field`` at
+    ``pose.inverse(x)``."""
+    return lambda x: field(pose.inverse(x))
+
+
+@torch.no_grad()
+def _query(field: Field, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The field at points [N, 3], in chunks of `CHUNK`."""
+    out = [field(c) for c in x.split(CHUNK)]
+    return torch.cat([o[0] for o in out]).float(), torch.cat([o[1] for o in out]).float()
+
+
+def _values(field: Field, x: torch.Tensor) -> torch.Tensor:
+    """[N, 4]: rgb and sigma / (1 + sigma) at points [N, 3]."""
+    rgb, sigma = _query(field, x)
+    return torch.cat([rgb, _squash(sigma)[:, None]], 1)
+
+
+def field_probe(field: Field) -> torch.Tensor:
+    """The field at `PROBE_POINTS` as rgb and sigma / (1 + sigma), flattened: [N_PROBES * 4]."""
+    return _values(field, PROBE_POINTS).reshape(-1)
+
+
+def _moments(field: Field) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Points [M, 3] relative to the density centre, their weights [M] (opacity over a grid step, summing
+    to 1), the centre [3] and the weighted second moments [3, 3], all on the `MOMENT_POINTS` grid."""
+    _, sigma = _query(field, MOMENT_POINTS)
+    w = 1 - torch.exp(-sigma.double() * MOMENT_STEP)
+    keep = w > 0
+    x, w = MOMENT_POINTS[keep].double(), w[keep]
+    if w.sum() <= 0:  # an empty field: the box's centre and a unit frame
+        return torch.zeros(1, 3).double(), torch.ones(1).double(), torch.zeros(3), torch.eye(3).double() / 3
+    w = w / w.sum()
+    centre = w @ x
+    d = x - centre
+    return d, w, centre.float(), (d * w[:, None]).T @ d
+
+
+def _signs(d: torch.Tensor, w: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
+    """Third moments [3] of the weighted points ``d`` along the columns of ``axes``."""
+    return w @ (d @ axes) ** 3
+
+
+def canonical_frame(
+    field: Field, mode: Literal["yaw", "axes"] = "yaw"
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """A frame of the field's own density, found without learning: (centre [3], rotation [3, 3] whose
+    columns are the canonical axes in the field's frame, RMS radius). ``yaw`` keeps +z up and turns the
+    principal axis of the horizontal second moments onto x; ``axes`` takes the three principal axes
+    (largest first). Each axis's sign makes the third moment along it positive (for ``yaw``, of the
+    horizontal axis with the larger third moment), keeping a proper rotation."""
+    d, w, centre, cov = _moments(field)
+    rms = float(cov.trace().clamp(min=1e-12).sqrt())
+    if mode == "yaw":
+        _, vec = torch.linalg.eigh(cov[:2, :2])
+        e1 = torch.cat([vec[:, 1], vec.new_zeros(1)])
+        axes = torch.stack(
+            [e1, torch.linalg.cross(e1.new_tensor([0.0, 0.0, 1.0]), e1), e1.new_tensor([0, 0, 1])]
+        )
+        axes = axes.T
+        m3 = _signs(d, w, axes)
+        i = int(m3[:2].abs().argmax())
+        if m3[i] < 0:
+            axes[:, :2] = -axes[:, :2]
+    elif mode == "axes":
+        _, vec = torch.linalg.eigh(cov)
+        axes = vec.flip(1)
+        m3 = _signs(d, w, axes)
+        axes = axes * torch.where(m3 < 0, -1.0, 1.0).to(axes)
+        if torch.linalg.det(axes) < 0:  # a reflection: flip back the axis whose sign is least certain
+            i = int(m3.abs().argmin())
+            axes[:, i] = -axes[:, i]
+    else:
+        raise ValueError(f"mode must be 'yaw' or 'axes', got {mode!r}")
+    return centre, axes.float(), rms
+
+
+def field_probe_canonical(field: Field, mode: Literal["yaw", "axes"] = "yaw") -> torch.Tensor:
+    """`field_probe` in the field's `canonical_frame`: the probe grid, scaled by the RMS radius over
+    `PROBE_RMS`, turned onto the canonical axes and centred on the density centre."""
+    centre, axes, rms = canonical_frame(field, mode)
+    points = centre + (PROBE_POINTS * (rms / PROBE_RMS)) @ axes.T
+    return _values(field, points).reshape(-1)
+
+
+def _cylinder(centre: torch.Tensor, rms: float) -> torch.Tensor:
+    """[CYL_RADII * CYL_SUB, CYL_HEIGHTS * CYL_SUB, CYL_ANGLES, 3] points of a cylinder about the vertical
+    through ``centre``: rings and levels at the centres of equal radius and height bins."""
+    nr, nz = CYL_RADII * CYL_SUB, CYL_HEIGHTS * CYL_SUB
+    r = (torch.arange(nr) + 0.5) / nr * CYL_MAX_RADIUS * rms
+    z = ((torch.arange(nz) + 0.5) / nz * 2 - 1) * CYL_MAX_HEIGHT * rms
+    a = torch.arange(CYL_ANGLES) * (2 * math.pi / CYL_ANGLES)
+    rr, zz, aa = torch.meshgrid(r, z, a, indexing="ij")
+    return centre + torch.stack([rr * aa.cos(), rr * aa.sin(), zz], -1)
+
+
+def field_invariant(field: Field) -> torch.Tensor:
+    """Features invariant to yaw, shift and scale by construction: rgb and sigma / (1 + sigma) on a
+    cylinder about the vertical through the density centre (radii and heights in units of the RMS radius,
+    each ring the mean over a small radius-height bin), as the magnitudes of their Fourier coefficients
+    over the angle, harmonics 0 .. CYL_HARMONICS - 1: [CYL_RADII * CYL_HEIGHTS * CYL_HARMONICS * 4]."""
+    _, _, centre, cov = _moments(field)
+    rms = float(cov.trace().clamp(min=1e-12).sqrt())
+    points = _cylinder(centre, rms)
+    v = _values(field, points.reshape(-1, 3))
+    v = v.reshape(CYL_RADII, CYL_SUB, CYL_HEIGHTS, CYL_SUB, CYL_ANGLES, 4).mean((1, 3))
+    spectrum = torch.fft.rfft(v, dim=2)[:, :, :CYL_HARMONICS].abs() / CYL_ANGLES
+    return spectrum.reshape(-1)
+
+
+FIELD_BASELINES: dict[str, Callable[[Field], torch.Tensor]] = {
+    "field-probe": field_probe,
+    "field-probe+canonical": field_probe_canonical,
+    "field-invariant": field_invariant,
+}
+
+
+def _item_dict(item: Item | dict) -> dict:
+    d = asdict(item) if isinstance(item, Item) else dict(item)
+    return {k: str(d[k]) for k in ("object", "category", "preset", "split", "file")}
+
+
+def field_embeddings(
+    items: Sequence[Item | dict], method: str, transform: Callable[[int, Field], Field] | None = None
+) -> Embeddings:
+    """Embeddings of NeRFs (zoo items, or dicts with their object, category, preset, split and file) by the
+    no-learning baseline ``method`` of `FIELD_BASELINES`; ``transform(i, field)``, if given, replaces the
+    field of row i (e.g. a `moved_field`)."""
+    if method not in FIELD_BASELINES:
+        raise ValueError(f"unknown field baseline {method!r}; choose from {', '.join(FIELD_BASELINES)}")
+    features = FIELD_BASELINES[method]
+    rows, out_items = [], []
+    for i, item in enumerate(items):
+        d = _item_dict(item)
+        field = nerf_field(load_nerf(d["file"]))
+        if transform is not None:
+            field = transform(i, field)
+        rows.append(features(field).float())
+        out_items.append(d)
+    return Embeddings(torch.stack(rows), out_items, {"baseline": method}, "")
