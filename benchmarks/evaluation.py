@@ -4,7 +4,7 @@ and stores its summary as benchmarks/results/evaluation_seed<S>.json.
 
 python benchmarks/evaluation.py [--seed 0] [--out runs/benchmark] [--objects-per-class 20]
                                 [--fit-steps 400] [--epochs 30] [--workers 2]
-                                [--runs l_rec_con,l_rec,l_con,paper_recipe]
+                                [--runs l_rec_con,l_rec,l_con,paper_recipe] [--tracks aligned,independent]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from common import ROOT, save_result  # noqa: E402
-from nerfspace.evaluation.benchmark import RUNS, BenchmarkConfig, run_benchmark  # noqa: E402
+from nerfspace.evaluation.benchmark import RUNS, TRACKS, BenchmarkConfig, run_benchmark  # noqa: E402
 
 
 def main() -> None:
@@ -30,10 +30,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=default.epochs)
     ap.add_argument("--workers", type=int, default=default.workers)
     ap.add_argument("--runs", default=",".join(RUNS), help="comma-separated trainings (default: all)")
+    ap.add_argument("--tracks", default=",".join(TRACKS), help="capture tracks (default: all)")
     args = ap.parse_args()
     unknown = set(args.runs.split(",")) - set(RUNS)
     if unknown:
         ap.error(f"unknown runs {sorted(unknown)}; choose from {', '.join(RUNS)}")
+    if set(args.tracks.split(",")) - set(TRACKS):
+        ap.error(f"unknown tracks in {args.tracks!r}; choose from {', '.join(TRACKS)}")
     out = Path(args.out or ROOT / "runs" / ("benchmark" if args.seed == 0 else f"benchmark_seed{args.seed}"))
     cfg = BenchmarkConfig(
         objects_per_class=args.objects_per_class,
@@ -42,6 +45,7 @@ def main() -> None:
         seed=args.seed,
         workers=args.workers,
         runs=tuple(args.runs.split(",")),
+        tracks=tuple(args.tracks.split(",")),
     )
     summary = run_benchmark(out, cfg, say=lambda s: print(time.strftime("%H:%M:%S"), s, flush=True))
     save_result(f"evaluation_seed{args.seed}", summary)

@@ -162,33 +162,31 @@ def load_embeddings_of(run_dir, zoo, tmp_path) -> Embeddings:
 
 def test_demo_runs_on_shipped_data_and_keeps_its_json_contract(trained, tmp_path, capsys, monkeypatch):
     zoo, run_dir = trained
-    bench = tmp_path / "bench"
+    bench = tmp_path / "bench" / "aligned"
     shutil.copytree(zoo, bench / "zoo", ignore=shutil.ignore_patterns("cache"))
     shutil.copytree(run_dir, bench / "runs" / "l_rec_con")
     assert run(capsys, "evaluate", run_dir, zoo, "--out", bench / "reports" / "l_rec_con")[0] == 0
     shipped = tmp_path / "shipped"
-    demo.ship(bench, shipped)
-    monkeypatch.setattr(demo, "ZOO", shipped / "zoo")
-    monkeypatch.setattr(demo, "ENCODER", shipped / "encoder.safetensors")
-    monkeypatch.setattr(demo, "CLASSIFIER", shipped / "classifier.safetensors")
+    demo.ship(bench.parent, "aligned", shipped)
+    monkeypatch.setattr(demo, "DATA", shipped)
     code, out, err = run(capsys, "demo", "--out", tmp_path / "d", "--json")
     assert code == 0, err
     res = json.loads(out)
-    assert set(res) >= {"classification", "retrieval", "arch_identifiability"}
+    assert set(res) >= {"classification", "retrieval", "neighbours", "arch_identifiability", "best_baseline"}
     assert set(res["classification"]) >= {"seen", "unseen", "per_arch"}
     for k in (1, 5, 10):
         assert set(res["retrieval"][f"recall@{k}"]) == {"seen", "unseen_to_seen"}
-    assert (tmp_path / "d" / "report.html").exists()
+    assert set(res["tracks"]) == {"aligned"} and res["tracks"]["aligned"]["retrieval"] == res["retrieval"]
+    best = res["best_baseline"]["retrieval.recall@1.unseen_to_seen"]
+    assert best["method"].startswith("field-") and 0 <= best["value"] <= 1
+    assert set(res["neighbours"]) == {"1nn", "map_other_objects", "k_shot"}
+    assert (tmp_path / "d" / "report.html").exists() and (tmp_path / "d" / "aligned" / "report.html").exists()
     # only the test split is shipped
-    manifest = json.loads((shipped / "zoo" / "manifest.json").read_text())
+    manifest = json.loads((shipped / "aligned" / "zoo" / "manifest.json").read_text())
     assert {o["split"] for o in manifest["objects"]} == {"test"}
     # a classifier of another encoder is refused
-    (shipped / "encoder.safetensors").write_bytes(
-        (run_dir / "checkpoints" / "last.safetensors").read_bytes() + b""
-    )
-    other = tmp_path / "other.safetensors"
-    EmbeddingClassifier.load(shipped / "classifier.safetensors")[0].save(other, {"checkpoint": "f" * 64})
-    monkeypatch.setattr(demo, "CLASSIFIER", other)
+    classifier = shipped / "aligned" / "classifier.safetensors"
+    EmbeddingClassifier.load(classifier)[0].save(classifier, {"checkpoint": "f" * 64})
     code, _, err = run(capsys, "demo", "--out", tmp_path / "d2")
     assert code == 2 and "another encoder" in err
 
@@ -198,20 +196,27 @@ def test_the_shipped_demo_data_is_complete_and_runs(tmp_path, capsys):
     from nerfspace.cache import file_hash
     from nerfspace.training.data import zoo_items
 
-    _, meta = EmbeddingClassifier.load(demo.CLASSIFIER)
-    assert meta["checkpoint"] == file_hash(demo.ENCODER)  # the classifier belongs to the encoder
-    items = zoo_items(demo.ZOO)
-    assert {it.preset for it in items} == set(PRESETS) and {it.split for it in items} == {"test"}
-    assert len(items) == len(PRESETS) * len({it.object for it in items})
-    shipped = [p for p in demo.DATA.rglob("*") if p.is_file() and "cache" not in p.parts]
-    assert sum(p.stat().st_size for p in shipped) < 60e6  # the budget
+    for s in demo.shipped():
+        _, meta = EmbeddingClassifier.load(s.classifier)
+        assert meta["checkpoint"] == file_hash(s.encoder)  # the classifier belongs to the encoder
+        items = zoo_items(s.zoo)
+        assert {it.preset for it in items} == set(PRESETS) and {it.split for it in items} == {"test"}
+        assert len(items) == len(PRESETS) * len({it.object for it in items})
+    files = [p for p in demo.DATA.rglob("*") if p.is_file() and "cache" not in p.parts]
+    assert sum(p.stat().st_size for p in files) < 60e6  # the budget
 
     code, out, err = run(capsys, "demo", "--out", tmp_path / "demo", "--json")
     assert code == 0, err
     res = json.loads(out)
-    values = [res["classification"]["seen"], res["classification"]["unseen"], res["arch_identifiability"]]
-    values += [v for k in (1, 5, 10) for v in res["retrieval"][f"recall@{k}"].values()]
-    assert all(0 <= v <= 1 for v in values) and len(res["classification"]["per_arch"]) == 13
+    for head in res["tracks"].values():
+        values = [
+            head["classification"]["seen"],
+            head["classification"]["unseen"],
+            head["arch_identifiability"],
+        ]
+        values += [v for k in (1, 5, 10) for v in head["retrieval"][f"recall@{k}"].values()]
+        values += [b["value"] for b in head["best_baseline"].values()]
+        assert all(0 <= v <= 1 for v in values) and len(head["classification"]["per_arch"]) == 13
     assert (tmp_path / "demo" / "report.html").exists()
 
 
