@@ -28,6 +28,8 @@ from nerfspace.shapes import CATEGORIES
 from nerfspace.training.embed import Embeddings, embed, load_embeddings, load_encoder
 from nerfspace.zoo.storage import load_nerf
 
+MIN_TEST = 3  # test NeRFs below which neither the map nor the metrics mean anything
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -187,12 +189,15 @@ def _check_test_rows(emb: Embeddings) -> list[int]:
             "the evaluated NeRFs share no architecture with the encoder's training architectures"
             f" ({', '.join(SEEN)}): the classifier and the seen-pair retrieval need them"
         )
+    if len(test) < MIN_TEST:
+        raise InputError(f"evaluation needs at least {MIN_TEST} test-split NeRFs, got {len(test)}")
     return test
 
 
-def evaluate_space(emb: Embeddings, cfg: EvalConfig | None = None) -> dict:
+def evaluate_space(emb: Embeddings, cfg: EvalConfig | None = None, mixing: bool = True) -> dict:
     """The tables that read the embedding space without a trained head: retrieval, the neighbour metrics
-    (1-NN, k-shot, class mAP over other objects) and architecture identifiability."""
+    (1-NN, k-shot, class mAP over other objects) and, with ``mixing``, architecture identifiability
+    (a cross-validated probe: the slow part for wide embeddings)."""
     cfg = cfg or EvalConfig()
     test = _check_test_rows(emb)
     z = emb.vectors[test]
@@ -201,7 +206,9 @@ def evaluate_space(emb: Embeddings, cfg: EvalConfig | None = None) -> dict:
     return {
         "retrieval": retrieval(emb, cfg),
         "neighbours": neighbour_metrics(emb.vectors, emb.items, cfg.seed),
-        "arch_identifiability": arch_identifiability(z, presets, objects) if len(set(presets)) > 1 else None,
+        "arch_identifiability": (
+            arch_identifiability(z, presets, objects) if mixing and len(set(presets)) > 1 else None
+        ),
         "arch_chance": 1 / len(set(presets)),
     }
 

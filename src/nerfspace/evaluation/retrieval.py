@@ -2,7 +2,9 @@
 (instance recall@k for every architecture pair, class-level mAP).
 
 An index file (``EMB.faiss``) is stored beside the embeddings file it was built from (``EMB.safetensors``),
-which names its rows (object, category, preset) and the encoder that produced them.
+which names its rows (object, category, preset) and the encoder that produced them. The index file starts
+with a line naming the sha256 of that embeddings file; an index whose embeddings changed since (or of an
+older version, without the line) is not used: the gallery is indexed anew in memory.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import numpy as np
 import torch
 
 from nerfspace.atomic import atomic_write_bytes
+from nerfspace.cache import file_hash
 from nerfspace.errors import InputError
 from nerfspace.training.embed import Embeddings, embed, load_embeddings, load_encoder
 
 IVF_ABOVE = 100_000  # galleries larger than this get an inverted-file index (approximate), smaller a flat one
 INDEX_SUFFIX = ".faiss"
+INDEX_FORMAT = "nerfspace-faiss/1"
 
 
 def _unit(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -67,14 +71,21 @@ class EmbeddingIndex:
             )
         return self.index.search(q, k)
 
-    def save(self, path: Path) -> None:
-        atomic_write_bytes(Path(path), faiss.serialize_index(self.index).tobytes())
+    def save(self, path: Path, source: str) -> None:
+        """Write the index, tagged with ``source``: the sha256 of the embeddings file it indexes."""
+        header = f"{INDEX_FORMAT} {source}\n".encode()
+        atomic_write_bytes(Path(path), header + faiss.serialize_index(self.index).tobytes())
 
     @classmethod
-    def load(cls, path: Path) -> EmbeddingIndex:
+    def load(cls, path: Path) -> tuple[EmbeddingIndex, str | None]:
+        """The index of a file and the sha256 of the embeddings it was built from (None if untagged)."""
         try:
-            data = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
-            return cls(faiss.deserialize_index(data))
+            raw = Path(path).read_bytes()
+            source = None
+            if raw.startswith(INDEX_FORMAT.encode()):
+                line, _, raw = raw.partition(b"\n")
+                source = line.decode(errors="replace").split(" ")[-1]
+            return cls(faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))), source
         except (OSError, RuntimeError) as e:
             raise InputError(f"{path}: not a readable FAISS index ({e})") from e
 
@@ -87,22 +98,26 @@ def build_index_file(embeddings_file: Path) -> Path:
     """Build the index of an embeddings file and store it beside it; returns the index path."""
     emb = load_embeddings(embeddings_file)
     path = index_path(embeddings_file)
-    EmbeddingIndex.build(emb.vectors).save(path)
+    EmbeddingIndex.build(emb.vectors).save(path, file_hash(embeddings_file))
     return path
 
 
 def load_gallery(path: Path) -> tuple[EmbeddingIndex, Embeddings]:
-    """A stored gallery: an index file or its embeddings file (the other one is found beside it)."""
+    """A stored gallery: an index file or its embeddings file (the other one is found beside it). A stored
+    index is used only if it was built from these very embeddings; otherwise they are indexed anew."""
     path = Path(path)
     emb_file = path.with_suffix(".safetensors") if path.suffix == INDEX_SUFFIX else path
     emb = load_embeddings(emb_file)
     idx_file = index_path(emb_file)
-    index = EmbeddingIndex.load(idx_file) if idx_file.exists() else EmbeddingIndex.build(emb.vectors)
-    if index.size != len(emb.items) or index.dim != emb.vectors.shape[1]:
-        raise InputError(
-            f"{idx_file}: index does not match {emb_file} (rebuild it with `nerfspace index build`)"
-        )
-    return index, emb
+    if idx_file.exists():
+        index, source = EmbeddingIndex.load(idx_file)
+        if (
+            source == file_hash(emb_file)
+            and index.size == len(emb.items)
+            and index.dim == emb.vectors.shape[1]
+        ):
+            return index, emb
+    return EmbeddingIndex.build(emb.vectors), emb
 
 
 def pair_recall(

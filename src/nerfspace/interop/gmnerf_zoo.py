@@ -73,12 +73,15 @@ def read_splits(src: Path) -> dict[str, str]:
             lines = path.read_text().splitlines()
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"{path}: unreadable split file ({e})") from e
-        for line in filter(None, (ln.strip().strip("/") for ln in lines)):
-            parts = line.split("/")
-            if len(parts) != 2 or not all(_SAFE.match(p) for p in parts):
-                raise InputError(f"{path}: bad line {line!r}; expected class_id/nerf_id")
-            if splits.setdefault(line, split) != split:
-                raise ZooError(f"{path}: {line} is in both {splits[line]} and {split}")
+        for number, line in enumerate((ln.strip() for ln in lines), 1):
+            if not line:
+                continue
+            parts = line.removesuffix("/").split("/")
+            if len(parts) != 2 or not all(_SAFE.match(p) and p not in (".", "..") for p in parts):
+                raise InputError(f"{path}: line {number}: bad entry {line[:80]!r}; expected class_id/nerf_id")
+            key = "/".join(parts)
+            if splits.setdefault(key, split) != split:
+                raise ZooError(f"{path}: {key} is in both {splits[key]} and {split}")
     return splits
 
 

@@ -19,7 +19,7 @@ from torch_geometric.data import Batch, Data
 from nerfspace.atomic import sweep_temps
 from nerfspace.cache import file_hash
 from nerfspace.encoder import EncoderConfig, GMNEncoder
-from nerfspace.errors import InputError
+from nerfspace.errors import InputError, NonFiniteError
 from nerfspace.graphs import nerf_to_graph
 from nerfspace.graphs.cache import cached_graph
 from nerfspace.tagged import read_tagged, write_tagged
@@ -96,14 +96,29 @@ def embed(
 def save_embeddings(path: Path, emb: Embeddings) -> None:
     """Write the embeddings file atomically (and remove temp files of an earlier write killed mid-way)."""
     path = Path(path)
+    if not torch.isfinite(emb.vectors).all():
+        raise NonFiniteError(f"{path}: refusing to write embeddings that hold NaN or Inf values")
     sweep_temps(path.parent, f".{path.name}.*.tmp")
     meta = {"encoder": emb.encoder, "checkpoint": emb.checkpoint, "items": emb.items}
     write_tagged(path, {"embeddings": emb.vectors}, FORMAT, meta)
 
 
+ITEM_KEYS = ("object", "category", "preset", "split", "file")
+
+
 def load_embeddings(path: Path) -> Embeddings:
+    """Read and check an embeddings file: float rows, one well-formed item per row, finite values."""
     tensors, meta = read_tagged(path, FORMAT, "nerfspace embeddings file")
-    vectors = tensors.get("embeddings")
-    if vectors is None or vectors.dim() != 2 or len(meta.get("items", [])) != vectors.shape[0]:
+    vectors, items = tensors.get("embeddings"), meta.get("items")
+    if vectors is None or vectors.dim() != 2 or not vectors.is_floating_point():
+        raise InputError(f"{path}: not a nerfspace embeddings file (no [N, D] float tensor 'embeddings')")
+    if not isinstance(items, list) or len(items) != vectors.shape[0]:
         raise InputError(f"{path}: not a nerfspace embeddings file (rows and items disagree)")
-    return Embeddings(vectors, meta["items"], meta["encoder"], meta["checkpoint"])
+    for i, it in enumerate(items):
+        if not (isinstance(it, dict) and all(isinstance(it.get(k), str) for k in ITEM_KEYS)):
+            raise InputError(f"{path}: item {i} lacks one of {', '.join(ITEM_KEYS)}")
+    if not isinstance(meta.get("encoder"), dict) or not isinstance(meta.get("checkpoint"), str):
+        raise InputError(f"{path}: not a nerfspace embeddings file (no encoder or checkpoint)")
+    if not torch.isfinite(vectors).all():
+        raise NonFiniteError(f"{path}: embeddings hold NaN or Inf values")
+    return Embeddings(vectors.float(), items, meta["encoder"], meta["checkpoint"])

@@ -39,6 +39,8 @@ from nerfspace.training.checkpoint import (
 from nerfspace.training.data import Item, ZooCache, zoo_items
 from nerfspace.zoo.fitting import psnr
 
+MAX_LR = 1.0  # a peak learning rate above this is a typo, not a setting
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -60,8 +62,8 @@ class TrainConfig:
             raise InputError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
         if self.epochs < 1:
             raise InputError(f"--epochs must be >= 1, got {self.epochs}")
-        if not self.lr > 0:
-            raise InputError(f"--lr must be > 0, got {self.lr}")
+        if not 0 < self.lr <= MAX_LR:  # also refuses NaN and inf
+            raise InputError(f"--lr must be in (0, {MAX_LR:g}], got {self.lr}")
 
     @property
     def uses_rendering(self) -> bool:

@@ -1,0 +1,117 @@
+"""Reliability round two (issue 19): stale or poisoned state, bad hyper-parameters and file modes end in
+one clear error or a correct answer, never a wrong answer with exit 0. A corpus that keeps growing."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+from nerfspace.atomic import atomic_write_bytes
+from nerfspace.cli import main
+from nerfspace.errors import InputError, NonFiniteError
+from nerfspace.evaluation.retrieval import EmbeddingIndex, build_index_file, load_gallery
+from nerfspace.tagged import write_tagged
+from nerfspace.training.embed import FORMAT, Embeddings, load_embeddings, save_embeddings
+from nerfspace.training.trainer import TrainConfig
+
+ITEM = {"object": "car_0000", "category": "car", "preset": "mlp", "split": "test", "file": "x.safetensors"}
+
+
+def _emb(vectors: torch.Tensor) -> Embeddings:
+    items = [{**ITEM, "object": f"car_{i:04d}"} for i in range(len(vectors))]
+    return Embeddings(vectors, items, {"embed_dim": vectors.shape[1]}, "0" * 64)
+
+
+def _one_error_line(capsys, *argv) -> str:
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
+    assert "Traceback" not in err and len(err) < 300
+    return err
+
+
+def test_non_finite_embeddings_are_refused_at_write_and_at_read(tmp_path, capsys):
+    bad = torch.randn(4, 8)
+    bad[2, 3] = math.nan
+    with pytest.raises(NonFiniteError):
+        save_embeddings(tmp_path / "e.safetensors", _emb(bad))
+    assert not (tmp_path / "e.safetensors").exists()
+    meta = {"encoder": {}, "checkpoint": "0" * 64, "items": _emb(bad).items}
+    write_tagged(tmp_path / "nan.safetensors", {"embeddings": bad}, FORMAT, meta)  # as a foreign tool would
+    assert "NaN" in _one_error_line(capsys, "index", "build", tmp_path / "nan.safetensors")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m, t: m["items"][1].pop("object"),
+        lambda m, t: m["items"].pop(),
+        lambda m, t: m["items"].__setitem__(0, "car"),
+        lambda m, t: m.pop("checkpoint"),
+        lambda m, t: t.__setitem__("embeddings", torch.arange(12).reshape(3, 4)),
+        lambda m, t: t.__setitem__("embeddings", torch.zeros(12)),
+    ],
+)
+def test_malformed_embeddings_files_are_one_clear_error(tmp_path, capsys, change):
+    meta = {"encoder": {}, "checkpoint": "0" * 64, "items": _emb(torch.zeros(3, 4)).items}
+    tensors = {"embeddings": torch.randn(3, 4)}
+    change(meta, tensors)
+    write_tagged(tmp_path / "e.safetensors", tensors, FORMAT, meta)
+    with pytest.raises(InputError):
+        load_embeddings(tmp_path / "e.safetensors")
+    _one_error_line(capsys, "index", "build", tmp_path / "e.safetensors")
+
+
+def test_an_index_of_embeddings_that_changed_is_not_used(tmp_path):
+    path = tmp_path / "g.safetensors"
+    save_embeddings(path, _emb(torch.eye(6)))
+    build_index_file(path)
+    reversed_rows = torch.eye(6).flip(0)  # same shape, other content: the old index would answer wrongly
+    save_embeddings(path, _emb(reversed_rows))
+    index, emb = load_gallery(path.with_suffix(".faiss"))
+    _, rows = index.search(emb.vectors[:1], 1)
+    assert rows[0, 0] == 0  # row 0 finds itself in the new embeddings
+    (tmp_path / "g.faiss").write_bytes(b"garbage")  # neither is a damaged index file used
+    with pytest.raises(InputError):
+        load_gallery(path)
+    build_index_file(path)
+    assert EmbeddingIndex.load(tmp_path / "g.faiss")[1] is not None
+
+
+@pytest.mark.parametrize("lr", [math.inf, math.nan, 1e10, 0.0, -1e-3])
+def test_learning_rates_out_of_range_are_refused_at_the_boundary(lr):
+    with pytest.raises(InputError, match="--lr"):
+        TrainConfig(lr=lr)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_follow_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "f", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize(
+    "line", ["/03001627/aa01", "03001627/..", "../aa01", "03001627/./x", "03001627", "a/b/c", "03001627/a b"]
+)
+def test_split_file_lines_that_are_no_object_are_refused_naming_the_line(tmp_path, line):
+    from nerfspace.interop.gmnerf_zoo import read_splits
+
+    (tmp_path / "train.txt").write_text(f"03001627/ok01\n{line}\n")
+    with pytest.raises(InputError, match="line 2"):
+        read_splits(tmp_path)
+
+
+def test_evaluation_of_too_few_test_nerfs_is_one_clear_error():
+    from nerfspace.evaluation.evaluate import evaluate_embeddings, evaluate_space
+
+    emb = _emb(torch.randn(2, 8))  # seen-architecture test NeRFs, but only two
+    for fn in (evaluate_space, evaluate_embeddings):
+        with pytest.raises(InputError, match="at least 3 test-split NeRFs"):
+            fn(emb)
