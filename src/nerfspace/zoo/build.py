@@ -29,7 +29,7 @@ from nerfspace.errors import FileFormatError, InputError, ZooError, access_error
 from nerfspace.seeding import derive_seed
 from nerfspace.shapes import CATEGORIES, make_object
 from nerfspace.zoo.captures import CaptureConfig, draw_capture
-from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config, views
+from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config
 from nerfspace.zoo.storage import NeRF, read_metadata, save_nerf
 
 ZOO_FORMAT = "nerfspace-zoo/1"
@@ -253,7 +253,7 @@ def _fit_batch(
     torch.set_num_threads(threads)
     spec = cfg.spec(preset)
     objs = [make_object(objects[j["object"]]["category"], objects[j["object"]]["seed"]) for j in jobs]
-    cameras, captured = [views(fit_cfg)] * len(jobs), [{}] * len(jobs)
+    cameras, captured = None, [{}] * len(jobs)  # aligned: the fit's shared views
     if cfg.captures.mode == "independent":
         caps = [
             draw_capture(cfg.captures, j["capture_seed"], o, fit_cfg.image_size, fit_cfg.test_views)
