@@ -28,7 +28,7 @@ def _emb(vectors: torch.Tensor) -> Embeddings:
 def _one_error_line(capsys, *argv) -> str:
     code = main([str(a) for a in argv])
     err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.strip().startswith("error:"), err
     assert "Traceback" not in err and len(err) < 300
     return err
 
@@ -115,3 +115,26 @@ def test_evaluation_of_too_few_test_nerfs_is_one_clear_error():
     for fn in (evaluate_space, evaluate_embeddings):
         with pytest.raises(InputError, match="at least 3 test-split NeRFs"):
             fn(emb)
+
+
+def test_a_second_build_of_a_folder_is_refused_while_the_first_runs(tmp_path, tiny_fit, capsys):
+    import subprocess
+    import sys
+
+    from nerfspace.locks import folder_lock
+    from nerfspace.zoo import ZooConfig, build_zoo
+
+    cfg = ZooConfig(classes=("car",), objects_per_class=1, archs=("mlp",))
+    with folder_lock(tmp_path / "zoo"):  # the first build, still running
+        with pytest.raises(InputError, match=f"pid {os.getpid()}"):
+            build_zoo(tmp_path / "zoo", cfg, fit_cfg=tiny_fit)
+        _one_error_line(
+            capsys, "zoo", "build", tmp_path / "zoo", "--classes", "car", "-n", "1", "--archs", "mlp"
+        )
+    assert not (tmp_path / "zoo" / "manifest.json").exists()  # the refused build wrote nothing
+    # an owner killed while holding the lock leaves it free: the kernel drops it with the process
+    code = "import os, sys;"
+    code += " from nerfspace.locks import folder_lock as f; f(sys.argv[1]).__enter__(); os._exit(9)"
+    assert subprocess.run([sys.executable, "-c", code, str(tmp_path / "zoo")]).returncode == 9
+    build_zoo(tmp_path / "zoo", cfg, fit_cfg=tiny_fit)
+    assert (tmp_path / "zoo" / "manifest.json").exists()

@@ -6,13 +6,19 @@ import torch
 import nerfspace.zoo.build as build_mod
 from nerfspace.archs import get_preset
 from nerfspace.errors import InputError
+from nerfspace.locks import LOCK_NAME
 from nerfspace.shapes import make_object
 from nerfspace.zoo import NeRF, ZooConfig, build_zoo, fit, load_nerf, plan, save_nerf, zoo_info
 from nerfspace.zoo.build import split_counts
 
 
 def files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The zoo's files (not the folder's lock, which names its last owner's pid)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != LOCK_NAME
+    }
 
 
 def test_splits_and_protocol(tiny_fit):

@@ -26,6 +26,7 @@ import torch
 from nerfspace.archs import PRESETS, SCALES, SEEN, ArchSpec, get_preset
 from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
 from nerfspace.errors import FileFormatError, InputError, ZooError, access_error
+from nerfspace.locks import LOCK_NAME, folder_lock
 from nerfspace.seeding import derive_seed
 from nerfspace.shapes import CATEGORIES, make_object
 from nerfspace.zoo.captures import CaptureConfig, draw_capture
@@ -217,8 +218,6 @@ def is_done(path: Path) -> bool:
 
 def _prepare(out: Path, cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
     """Create the zoo folder or check that an existing one holds the same plan."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder")
     sweep_zoo(out)
     manifest = plan(cfg, fit_cfg)
     if (out / MANIFEST).exists():
@@ -233,7 +232,7 @@ def _prepare(out: Path, cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
             raise ZooError(
                 f"{out}: holds a zoo built with other settings ({', '.join(changed)}); use a new folder"
             )
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
         raise InputError(f"{out}: folder is not empty and holds no zoo")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / MANIFEST, manifest)
@@ -290,11 +289,21 @@ def build_zoo(
     fit_cfg: FitConfig | None = None,
 ) -> dict:
     """Build (or resume) the zoo at ``out``. ``progress(done, total)`` is called as NeRFs finish.
-    ``fit_cfg`` defaults to the settings of the zoo's scale and fit mode. Returns the manifest."""
+    ``fit_cfg`` defaults to the settings of the zoo's scale and fit mode. Returns the manifest. The
+    folder is locked while building: a second build of it is refused until this one ends."""
     out = Path(out)
     fit_cfg = fit_cfg or fit_config(cfg.fit, cfg.scale)
     if fit_cfg.mode != cfg.fit:
         raise InputError(f"fit config mode {fit_cfg.mode!r} differs from the zoo's {cfg.fit!r}")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    with folder_lock(out):
+        return _build(out, cfg, workers, progress, fit_cfg)
+
+
+def _build(
+    out: Path, cfg: ZooConfig, workers: int, progress: Callable[[int, int], None] | None, fit_cfg: FitConfig
+) -> dict:
     manifest = _prepare(out, cfg, fit_cfg)
     batch = fit_cfg.batch
     todo = [n for n in manifest["nerfs"] if not is_done(out / n["file"])]
