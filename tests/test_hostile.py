@@ -138,3 +138,40 @@ def test_a_second_build_of_a_folder_is_refused_while_the_first_runs(tmp_path, ti
     assert subprocess.run([sys.executable, "-c", code, str(tmp_path / "zoo")]).returncode == 9
     build_zoo(tmp_path / "zoo", cfg, fit_cfg=tiny_fit)
     assert (tmp_path / "zoo" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"bias": "false"}, "bias must be true or false"),
+        ({"width": 32.0}, "width must be an integer"),
+        ({"width": True}, "width must be an integer"),
+        ({"hidden_layers": 10**6}, "hidden_layers must be in"),
+        ({"width": -3}, "width must be in"),
+        ({"n_freqs": "6"}, "n_freqs must be an integer"),
+        ({"family": ["mlp"]}, "family must be a string"),
+        ({"width": 4096, "hidden_layers": 64}, "parameters; the limit"),
+        ({"x" * 5000: 1}, "unknown ArchSpec keys"),
+    ],
+)
+def test_declared_specs_are_typed_and_capped_before_any_allocation(tmp_path, capsys, change, needle):
+    import json
+
+    from nerfspace.archs import get_preset
+
+    spec = {**get_preset("mlp").to_dict(), **change}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    err = _one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "--archs", path, "--classes", "car")
+    assert needle in err and not (tmp_path / "zoo").exists()
+
+
+def test_a_huge_spec_file_is_refused_unread(tmp_path, capsys):
+    path = tmp_path / "spec.json"
+    path.write_text(" " * 100_000 + "{}")
+    assert "larger than" in _one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "--archs", path)
+
+
+def test_an_object_count_typo_is_refused_before_planning(tmp_path, capsys):
+    err = _one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "-n", "1000000000")
+    assert "<= 100000" in err and not (tmp_path / "zoo").exists()

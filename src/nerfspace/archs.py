@@ -33,6 +33,25 @@ UNSEEN = (
 )
 PRESETS = SEEN + UNSEEN
 SCENE_BOX = 0.7  # every NeRF lives in [-0.7, 0.7]^3
+# Caps on declared sizes, checked before anything is allocated (a typo must not exhaust the machine).
+# The paper's presets sit far below every one of them.
+LIMITS = {
+    "n_freqs": 64,
+    "plane_res": 1024,
+    "plane_features": 256,
+    "hash_levels": 32,
+    "hash_log2_size": 24,
+    "hash_features": 16,
+    "hash_base_res": 8192,
+    "hash_max_res": 8192,
+    "hidden_layers": 64,
+    "width": 4096,
+    "in_multiple": 64,
+    "out_dim": 4,
+    "out_pad": 64,
+}
+MAX_PARAMS = 64 * 2**20  # stored scalars of one NeRF (256 MB as float32)
+MAX_SPEC_BYTES = 64 * 1024  # an ArchSpec JSON file
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,17 @@ class ArchSpec:
     out_pad: int = 16
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in LIMITS:  # bool is an int in Python: refuse it explicitly
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise SpecError(f"ArchSpec {f.name} must be an integer, got {_short(value)}")
+                if not 0 <= value <= LIMITS[f.name]:
+                    raise SpecError(f"ArchSpec {f.name} must be in [0, {LIMITS[f.name]}], got {value}")
+            elif f.name == "bias" and not isinstance(value, bool):
+                raise SpecError(f"ArchSpec bias must be true or false, got {_short(value)}")
+            elif f.name in ("family", "activation") and not isinstance(value, str):
+                raise SpecError(f"ArchSpec {f.name} must be a string, got {_short(value)}")
         if self.family not in FAMILIES:
             raise SpecError(f"unknown family {self.family!r}; expected one of {', '.join(FAMILIES)}")
         if self.activation not in ACTIVATIONS:
@@ -84,6 +114,8 @@ class ArchSpec:
                 )
             if not 2 <= self.hash_base_res <= self.hash_max_res:
                 raise SpecError("a hash NeRF needs 2 <= hash_base_res <= hash_max_res")
+        if self.n_params > MAX_PARAMS:
+            raise SpecError(f"ArchSpec declares {self.n_params:,} parameters; the limit is {MAX_PARAMS:,}")
 
     # ---- derived sizes -------------------------------------------------------------------------
     @property
@@ -165,7 +197,7 @@ class ArchSpec:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise SpecError(f"unknown ArchSpec keys: {', '.join(sorted(unknown))}")
+            raise SpecError(f"unknown ArchSpec keys: {_short(', '.join(sorted(unknown)))}")
         if "family" not in d:
             raise SpecError("an ArchSpec needs a 'family'")
         return cls(**d)
@@ -179,6 +211,12 @@ class ArchSpec:
         if not isinstance(d, dict):
             raise SpecError("ArchSpec JSON must be an object")
         return cls.from_dict(d)
+
+
+def _short(value: object, n: int = 60) -> str:
+    """``repr`` of a value cut to ``n`` characters, for error lines."""
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 # ---- presets -------------------------------------------------------------------------------------
@@ -269,9 +307,13 @@ def load_spec(path: str | Path) -> ArchSpec:
     """A user-declared ArchSpec from a JSON file; errors name the file."""
     path = Path(path)
     try:
-        return ArchSpec.from_json(path.read_text())
+        text = path.read_text() if path.stat().st_size <= MAX_SPEC_BYTES else None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: unreadable spec file ({e})") from e
+    if text is None:
+        raise SpecError(f"{path}: larger than {MAX_SPEC_BYTES} bytes; not an ArchSpec file")
+    try:
+        return ArchSpec.from_json(text)
     except SpecError as e:
         raise SpecError(f"{path}: {e}") from e
 

@@ -218,7 +218,10 @@ def archs(
 def inspect(
     nerf_file: Path = typer.Argument(..., metavar="NERF_FILE"), as_json: bool = typer.Option(False, "--json")
 ):
-    """Spec, parameter count and metadata of a NeRF file."""
+    """Spec, parameter count and metadata of a NeRF file. Specs are checked against caps before anything
+    is allocated: n_freqs <= 64, plane_res <= 1024, plane_features <= 256, hash_levels <= 32,
+    hash_log2_size <= 24, hash_features <= 16, hash resolutions <= 8192, hidden_layers <= 64,
+    width <= 4096, at most 67,108,864 parameters (docs/formats.md)."""
     from nerfspace.graphs import nerf_to_graph
     from nerfspace.zoo import load_nerf
 

@@ -36,6 +36,7 @@ from nerfspace.zoo.storage import NeRF, read_metadata, save_nerf
 ZOO_FORMAT = "nerfspace-zoo/1"
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
+MAX_OBJECTS_PER_CLASS = 100_000  # a plan larger than this is a typo (it would take years to fit)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class ZooConfig:
             raise InputError("no category given")
         if self.objects_per_class <= 0:
             raise InputError(f"--objects-per-class must be >= 1, got {self.objects_per_class}")
+        if self.objects_per_class > MAX_OBJECTS_PER_CLASS:
+            raise InputError(
+                f"--objects-per-class must be <= {MAX_OBJECTS_PER_CLASS}, got {self.objects_per_class}"
+            )
         names = dict(self.declared)
         if set(names) & set(PRESETS) or len(names) != len(self.declared):
             raise InputError("declared architectures need unique names that are not preset names")
