@@ -60,13 +60,20 @@ def temps(*folders: Path) -> list[Path]:
 
 def test_sweep_removes_temps_of_dead_writers_only(tmp_path):
     atomic_write_bytes(tmp_path / "a.json", b"{}")
-    dead = tmp_path / ".a.json.999999999.abc123.tmp"  # no process has this pid
-    live = tmp_path / f".a.json.{os.getppid()}.abc123.tmp"
-    legacy = tmp_path / ".a.json.abc123.tmp"  # from a version that did not write the pid
-    for p in (dead, live, legacy):
+    dead = tmp_path / ".nerfspace-tmp.a.json.999999999.abc123.tmp"  # no process has this pid
+    live = tmp_path / f".nerfspace-tmp.a.json.{os.getppid()}.abc123.tmp"
+    users = [tmp_path / ".a.json.999999999.abc123.tmp", tmp_path / ".notes.tmp"]  # the user's own files
+    for p in (dead, live, *users):
         p.write_bytes(b"partial")
-    assert sweep_temps(tmp_path) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "a.json"])
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / dead.name).write_bytes(b"not ours to judge")
+    (tmp_path / "linked").symlink_to(outside)  # a symlinked folder is not followed
+    assert sweep_temps(tmp_path) == 1 and sweep_temps(tmp_path / "linked") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, "a.json", "elsewhere", "linked", *(u.name for u in users)]
+    )
+    assert (outside / dead.name).exists()
 
 
 def test_zoo_build_killed_mid_run_resumes(tmp_path):
@@ -164,7 +171,7 @@ def test_a_kill_between_checkpoint_writes_keeps_the_run_consistent(zoo, tmp_path
     assert load_weights(run / "checkpoints" / "last.safetensors")[1]["epoch"] == 3
     with open(run / "log.csv", "a") as f:
         f.write("3,")  # a row cut short by the kill
-    (run / "checkpoints" / ".best.safetensors.999999999.x.tmp").write_bytes(b"partial")
+    (run / "checkpoints" / ".nerfspace-tmp.best.safetensors.999999999.x.tmp").write_bytes(b"partial")
     monkeypatch.undo()
     train(zoo, run, cfg, resume=True)
     check_run(run, 4)
@@ -182,7 +189,7 @@ def test_embed_killed_mid_run_leaves_no_partial_file(zoo, tmp_path):
     proc = start(*args)
     kill_when(proc, lambda: any((fresh / "cache").glob("*.graph-v*.safetensors")))
     cached = snapshot((fresh / "cache").glob("*.graph-v*.safetensors"))
-    (tmp_path / ".emb.safetensors.999999999.x.tmp").write_bytes(b"partial")  # as if killed mid-write
+    (tmp_path / ".nerfspace-tmp.emb.safetensors.999999999.x.tmp").write_bytes(b"partial")  # killed mid-write
     assert not out.exists() or load_embeddings(out).vectors.shape[0] == 12
     assert main(args) == 0
     assert load_embeddings(out).vectors.shape[0] == 12

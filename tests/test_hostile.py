@@ -175,3 +175,18 @@ def test_a_huge_spec_file_is_refused_unread(tmp_path, capsys):
 def test_an_object_count_typo_is_refused_before_planning(tmp_path, capsys):
     err = _one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "-n", "1000000000")
     assert "<= 100000" in err and not (tmp_path / "zoo").exists()
+
+
+def test_a_refused_build_leaves_the_users_files_alone(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    kept = [
+        folder / ".draft.999999999.x.tmp",
+        folder / ".nerfspace-tmp.a.999999999.x.tmp",
+        folder / "notes.txt",
+    ]
+    for p in kept:
+        p.write_text("the user's")
+    assert "not empty" in _one_error_line(capsys, "zoo", "build", folder, "--classes", "car", "-n", "1")
+    assert all(p.read_text() == "the user's" for p in kept)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in kept)  # nothing added

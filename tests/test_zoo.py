@@ -72,7 +72,7 @@ def test_resume_after_a_crash_redoes_nothing(tmp_path, tiny_fit, monkeypatch):
         build_zoo(out, cfg, progress=crash, fit_cfg=fit_cfg)
     first = files(out)
     assert sum(k.endswith(".safetensors") for k in first) == 2
-    (out / "nerfs/mlp/.sofa_0003.safetensors.x.tmp").write_bytes(b"partial")  # a write cut short
+    (out / "nerfs/mlp/.nerfspace-tmp.sofa_0003.safetensors.999999999.x.tmp").write_bytes(b"cut short")
 
     fitted = []
     real_fit = build_mod.fit

@@ -98,7 +98,7 @@ def save_embeddings(path: Path, emb: Embeddings) -> None:
     path = Path(path)
     if not torch.isfinite(emb.vectors).all():
         raise NonFiniteError(f"{path}: refusing to write embeddings that hold NaN or Inf values")
-    sweep_temps(path.parent, f".{path.name}.*.tmp")
+    sweep_temps(path.parent, path.name)
     meta = {"encoder": emb.encoder, "checkpoint": emb.checkpoint, "items": emb.items}
     write_tagged(path, {"embeddings": emb.vectors}, FORMAT, meta)
 

@@ -223,7 +223,6 @@ def is_done(path: Path) -> bool:
 
 def _prepare(out: Path, cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
     """Create the zoo folder or check that an existing one holds the same plan."""
-    sweep_zoo(out)
     manifest = plan(cfg, fit_cfg)
     if (out / MANIFEST).exists():
         old = load_manifest(out)
@@ -237,9 +236,8 @@ def _prepare(out: Path, cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
             raise ZooError(
                 f"{out}: holds a zoo built with other settings ({', '.join(changed)}); use a new folder"
             )
-    elif out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
-        raise InputError(f"{out}: folder is not empty and holds no zoo")
     out.mkdir(parents=True, exist_ok=True)
+    sweep_zoo(out)  # only now: a refused command leaves the folder as it found it
     atomic_write_json(out / MANIFEST, manifest)
     return manifest
 
@@ -302,6 +300,8 @@ def build_zoo(
         raise InputError(f"fit config mode {fit_cfg.mode!r} differs from the zoo's {cfg.fit!r}")
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and not (out / MANIFEST).exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
+        raise InputError(f"{out}: folder is not empty and holds no zoo")  # checked before the lock is made
     with folder_lock(out):
         return _build(out, cfg, workers, progress, fit_cfg)
 
