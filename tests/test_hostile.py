@@ -190,3 +190,31 @@ def test_a_refused_build_leaves_the_users_files_alone(tmp_path, capsys):
     assert "not empty" in _one_error_line(capsys, "zoo", "build", folder, "--classes", "car", "-n", "1")
     assert all(p.read_text() == "the user's" for p in kept)
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in kept)  # nothing added
+
+
+def test_outputs_never_replace_inputs_or_products_without_overwrite(tmp_path, capsys):
+    from nerfspace.archs import get_preset
+    from nerfspace.fields import init_params
+    from nerfspace.zoo import NeRF, load_nerf, save_nerf
+
+    spec = get_preset("mlp")
+    params = {n: t[0] for n, t in init_params(spec, 1, torch.Generator().manual_seed(0)).items()}
+    nerf_file = tmp_path / "a.safetensors"
+    save_nerf(nerf_file, NeRF(spec, params, torch.ones(8, 8, 8, dtype=torch.bool), {"psnr": "nan"}))
+    before = nerf_file.read_bytes()
+    _one_error_line(capsys, "export", nerf_file, "--format", "torch", nerf_file, "--overwrite")
+    _one_error_line(capsys, "export", nerf_file, "--format", "gmnerf", tmp_path, "--overwrite")  # holds it
+    assert nerf_file.read_bytes() == before
+    pt = tmp_path / "a.pt"
+    assert main(["export", str(nerf_file), "--format", "torch", str(pt)]) == 0
+    product = pt.read_bytes()
+    assert "--overwrite" in _one_error_line(capsys, "export", nerf_file, "--format", "torch", pt)
+    assert pt.read_bytes() == product
+    assert main(["export", str(nerf_file), "--format", "torch", str(pt), "--overwrite"]) == 0
+    _one_error_line(capsys, "export", nerf_file, "--format", "gmnerf", pt)  # a file where a folder goes
+    spec_file = tmp_path / "a.spec.json"
+    back = tmp_path / "b.safetensors"
+    _one_error_line(capsys, "import", "torch", pt, "--spec", spec_file, pt)  # OUT is the input
+    assert main(["import", "torch", str(pt), "--spec", str(spec_file), str(back)]) == 0
+    assert "--overwrite" in _one_error_line(capsys, "import", "torch", pt, "--spec", spec_file, back)
+    assert load_nerf(back).spec == spec

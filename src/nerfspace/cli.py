@@ -309,6 +309,7 @@ def embed(
     checkpoint: Path = typer.Argument(..., metavar="RUN_OR_CKPT"),
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Zoo folders and/or NeRF files."),
     out_file: Path = typer.Option(..., "--out", help="Embeddings file (.safetensors)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
 ) -> None:
     """Embed NeRFs with a trained encoder; writes embeddings with object, category, architecture, split."""
     from nerfspace.training.embed import embed as run_embed
@@ -316,6 +317,7 @@ def embed(
 
     if not out_file.parent.is_dir():
         raise InputError(f"{out_file.parent}: output folder does not exist")
+    _check_output(out_file, [checkpoint, *inputs], overwrite)
     bar, task = _progress(), None
 
     def on_progress(done: int, total: int) -> None:
@@ -405,6 +407,7 @@ def import_torch_cmd(
         None, "--occ-res", help="Occupancy resolution (default: the file's, else 32)."
     ),
     category: str = typer.Option("", help="Category recorded in the NeRF's metadata."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT file."),
 ) -> None:
     """Turn a plain PyTorch state dict (tensors named as docs/formats.md) into a NeRF file."""
     from nerfspace.interop import read_state_dict
@@ -412,6 +415,7 @@ def import_torch_cmd(
 
     if out_file.suffix != ".safetensors" or not out_file.parent.is_dir():
         raise InputError(f"{out_file}: OUT must be a .safetensors file in an existing folder")
+    _check_output(out_file, [state_dict, spec_file], overwrite)
     if occ_res is not None and not 2 <= occ_res <= 512:
         raise InputError(f"--occ-res must be in [2, 512], got {occ_res}")
     nerf = read_state_dict(state_dict, load_spec(spec_file), occ_res)
@@ -425,6 +429,7 @@ def export(
     nerf_file: Path = typer.Argument(..., metavar="NERF_FILE"),
     fmt: str = typer.Option(..., "--format", help="torch (a state dict) or gmnerf (the paper's layout)."),
     out_path: Path = typer.Argument(..., metavar="OUT", help="torch: a .pt file; gmnerf: a NeRF folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
 ) -> None:
     """Write a NeRF file in a foreign format (the importers read it back exactly)."""
     from nerfspace.interop import write_gmnerf_nerf, write_state_dict
@@ -433,6 +438,9 @@ def export(
 
     if fmt not in ("torch", "gmnerf"):
         raise InputError(f"unknown --format {fmt!r}; expected torch or gmnerf")
+    _check_output(out_path, [nerf_file], overwrite, folder=fmt == "gmnerf")
+    if fmt == "torch":
+        _check_output(spec_path(out_path), [nerf_file], overwrite)
     nerf = load_nerf(nerf_file)
     if fmt == "torch":
         write_state_dict(out_path, nerf)
@@ -440,6 +448,22 @@ def export(
     else:
         write_gmnerf_nerf(out_path, nerf)
         out.print(f"{nerf_file} → {out_path}/")
+
+
+def _check_output(out_path: Path, inputs: list[Path], overwrite: bool, folder: bool = False) -> None:
+    """Refuse an output that is an input, holds one, or already exists inside one (``--overwrite`` or not),
+    that is of the other kind (file / folder), or that exists while ``overwrite`` is off."""
+    target = out_path.resolve()
+    for inp in map(Path, inputs):
+        src = inp.resolve()
+        inside = src in target.parents and out_path.exists()
+        if target == src or target in src.parents or inside:
+            raise InputError(f"{out_path}: is, holds or is part of an input ({inp}); write somewhere else")
+    if out_path.exists() or out_path.is_symlink():
+        if out_path.is_dir() != folder:
+            raise InputError(f"{out_path}: exists and is not a {'folder' if folder else 'file'}")
+        if not overwrite:
+            raise InputError(f"{out_path}: exists; pass --overwrite to replace it")
 
 
 def _bar_callback(bar: Progress, label: str):
