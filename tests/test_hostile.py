@@ -218,3 +218,33 @@ def test_outputs_never_replace_inputs_or_products_without_overwrite(tmp_path, ca
     assert main(["import", "torch", str(pt), "--spec", str(spec_file), str(back)]) == 0
     assert "--overwrite" in _one_error_line(capsys, "import", "torch", pt, "--spec", spec_file, back)
     assert load_nerf(back).spec == spec
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        "torch.sparse_coo_tensor(torch.tensor([[0, 10**9], [0, 0], [0, 0]]), torch.ones(2), (96, 96, 96),"
+        " check_invariants=False)",
+        "torch.sparse_coo_tensor(torch.tensor([[0, -5], [0, 0], [0, 0]]), torch.ones(2), (96, 96, 96),"
+        " check_invariants=False)",
+        "torch.zeros(1).expand(2**31)",
+        "{'a': [torch.zeros(1).expand(4096, 4096, 64)]}",
+    ],
+)
+def test_hostile_tensors_in_pytorch_files_are_refused_before_torch_uses_them(tmp_path, make):
+    import subprocess
+    import sys
+
+    path = tmp_path / "grid.pth"
+    torch.save(eval(make), path)  # noqa: S307 - the test's own expressions
+    code = (
+        "import sys, torch; from nerfspace.interop.torchfile import load_torch\n"
+        "from nerfspace.interop.occupancy import grid_from_tensor\n"
+        "try:\n    obj = load_torch(sys.argv[1]); grid_from_tensor(sys.argv[1], obj); print('accepted')\n"
+        "except Exception as e:\n    print(type(e).__name__, e)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-500:]  # no native crash
+    assert done.stdout.startswith("FileFormatError"), done.stdout
