@@ -248,3 +248,12 @@ def test_hostile_tensors_in_pytorch_files_are_refused_before_torch_uses_them(tmp
     )
     assert done.returncode == 0, done.stderr[-500:]  # no native crash
     assert done.stdout.startswith("FileFormatError"), done.stdout
+
+
+def test_train_into_a_file_is_one_clear_error(tmp_path):
+    from nerfspace.training.trainer import train
+
+    (tmp_path / "run").write_text("a file of the user's")
+    with pytest.raises(InputError, match="not a folder"):
+        train(tmp_path / "zoo", tmp_path / "run", TrainConfig(epochs=1))
+    assert (tmp_path / "run").read_text() == "a file of the user's"

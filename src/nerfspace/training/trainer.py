@@ -274,6 +274,8 @@ def train(
     progress = progress or (lambda stage, done, total: None)
     ckpt_dir = out / "checkpoints"
     config_path = out / "config.json"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; --out names a run folder")
     if resume:
         if not (ckpt_dir / "resume.pt").exists():
             raise InputError(f"{out}: nothing to resume (no checkpoints/resume.pt)")
