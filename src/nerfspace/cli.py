@@ -150,7 +150,8 @@ def _pair(option: str, text: str, kind: type) -> tuple:
 def _print_info(info: dict) -> None:
     table = Table(
         title=f"zoo {info['zoo']}: {info['objects']} objects, {info['nerfs']} NeRFs "
-        f"({info['fit']}, {info['scale']}{'' if info['complete'] else ', incomplete'})"
+        f"({info['fit']}, {info['scale']}, {info['captures']} captures"
+        f"{'' if info['complete'] else ', incomplete'})"
     )
     for col in ("preset", "count", "PSNR min", "median", "max"):
         table.add_column(col, justify="left" if col == "preset" else "right")
