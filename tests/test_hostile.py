@@ -257,3 +257,17 @@ def test_train_into_a_file_is_one_clear_error(tmp_path):
     with pytest.raises(InputError, match="not a folder"):
         train(tmp_path / "zoo", tmp_path / "run", TrainConfig(epochs=1))
     assert (tmp_path / "run").read_text() == "a file of the user's"
+
+
+def test_embed_out_must_be_a_new_file_outside_the_inputs(tmp_path, capsys):
+    zoo = tmp_path / "zoo"
+    (zoo / "nerfs").mkdir(parents=True)
+    (zoo / "manifest.json").write_text("{}")
+    (tmp_path / "elsewhere").mkdir()
+    err = _one_error_line(capsys, "embed", tmp_path / "run", zoo, "--out", tmp_path / "elsewhere")
+    assert "not a file" in err
+    assert "input" in _one_error_line(capsys, "embed", tmp_path / "run", zoo, "--out", tmp_path)  # holds them
+    err = _one_error_line(
+        capsys, "embed", tmp_path / "run", zoo, "--out", zoo / "manifest.json", "--overwrite"
+    )
+    assert "input" in err and (zoo / "manifest.json").read_text() == "{}"
