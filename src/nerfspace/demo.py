@@ -101,11 +101,9 @@ def run_demo(
             raise InputError(f"{s.classifier}: fitted on another encoder's embeddings than {s.encoder}")
         results, _, _ = evaluate(s.encoder, s.zoo, EvalConfig(), classifier=classifier, progress=progress)
         items = zoo_items(s.zoo)
-        results[
-            "field_baselines"
-        ] = {  # the metrics of the headline (architecture mixing only in the benchmark)
-            m: evaluate_space(field_embeddings(items, m), mixing=False) for m in FIELD_BASELINES
-        }
+        # the headline's metrics of every no-learning baseline (architecture mixing only in the benchmark)
+        baselines = {m: evaluate_space(field_embeddings(items, m), mixing=False) for m in FIELD_BASELINES}
+        results["field_baselines"] = baselines
         write_report(
             Path(out) / s.track, results, title=f"nerfspace demo ({s.track} captures): shipped encoder"
         )
