@@ -58,7 +58,7 @@ def test_two_tracks_with_the_best_baseline_beside_the_learned_method(tmp_path):
     assert best["neighbours.1nn.seen"] == (0.9, "field-invariant")
     md = "\n".join(benchmark_markdown([summary, summary]))
     assert "### Track: aligned" in md and "### Track: independent" in md
-    assert "| **best no-learning baseline** |" in md
+    assert "| best no-learning baseline (per column) |" in md
     assert "field-probe recall@1 unseen -> seen 30.0 % (<= 50 %): yes" in md
     assert "Fitting rate, independent / aligned captures (same run): 0.67." in md
     assert "L_R+C beats the best no-learning baseline on" in md

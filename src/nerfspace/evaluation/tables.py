@@ -82,7 +82,11 @@ def _method_rows(track: dict) -> list[list[str]]:
             [NAMES.get(name, name), *(_pct(metric(r, p)) for p in METRICS), _pct(r["arch_identifiability"])]
         )
     rows.append(
-        ["**best no-learning baseline**", *(_pct(best[p][0]) if p in best else "–" for p in METRICS), ""]
+        [
+            "best no-learning baseline (per column)",
+            *(_pct(best[p][0]) if p in best else "–" for p in METRICS),
+            "",
+        ]
     )
     for name, r in track["baselines"].get("field", {}).items():
         rows.append(
