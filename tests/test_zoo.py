@@ -154,3 +154,17 @@ def test_parallel_workers_write_the_same_zoo(tmp_path, tiny_fit):
         if name.endswith(".safetensors"):
             a, b = load_nerf(tmp_path / "one" / name), load_nerf(tmp_path / "two" / name)
             assert all(torch.allclose(a.params[n], b.params[n], atol=1e-4) for n in a.params)
+
+
+def test_a_field_with_no_occupied_cell_in_the_hull_samples_the_whole_hull(tiny_fit):
+    from nerfspace.zoo.fitting import sampled_cells
+
+    r = tiny_fit.occ_res
+    hull = torch.zeros(2, r, r, r, dtype=torch.bool)
+    hull[:, : r // 2] = True
+    density = torch.zeros(2, r, r, r)
+    density[0, r // 2 :] = 1e4  # dense only outside the hull: nothing to sample there
+    density[1, :2] = 1e4  # dense inside the hull: only those cells
+    cells = sampled_cells(density.flatten(1), hull, tiny_fit)
+    assert torch.equal(cells[0], hull[0])
+    assert cells[1, :2].all() and cells[1].sum() == 2 * r * r

@@ -138,6 +138,14 @@ def occupied(density: torch.Tensor, cfg: FitConfig) -> torch.Tensor:
     return (density > thr).reshape(-1, r, r, r)
 
 
+def sampled_cells(density: torch.Tensor, hull: torch.Tensor, cfg: FitConfig) -> torch.Tensor:
+    """The cells a fit samples [K, R, R, R]: occupied cells inside the visual hull, or the whole hull
+    for a field with none there (its density sits outside the hull), so it still receives gradients."""
+    cells = occupied(density, cfg) & hull
+    empty = ~cells.flatten(1).any(1)
+    return torch.where(empty[:, None, None, None], hull, cells)
+
+
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """PSNR in dB over all but the first axis."""
     mse = ((pred - target) ** 2).flatten(1).mean(1)
@@ -181,7 +189,7 @@ def fit(
     for step in range(cfg.steps):
         if cfg.mode == "photometric" and step % cfg.occ_every == 0:
             density = torch.maximum(density * cfg.occ_decay, cell_density(spec, params, cfg.occ_res, gens))
-            occupancy = occupied(density, cfg) & hull
+            occupancy = sampled_cells(density, hull, cfg)
         loss = step_fn(occupancy)
         opt.zero_grad(set_to_none=True)
         loss.backward()
