@@ -1,6 +1,6 @@
 """Can the encoder tell objects apart? L_C alone, every NeRF of a zoo in one batch, for the paper's
 graph features and readout, with probe features, with the output-neuron readout, with both, and with
-both and the field readout (the small preset).
+both and the field encoder (the small preset).
 
 python benchmarks/encoder_ablation.py [--zoo ZOO] [--steps 50]
 
@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch_geometric.data import Batch
 
 from common import ROOT, save_result
-from nerfspace.encoder import EncoderConfig, GMNEncoder, encoder_config
+from nerfspace.encoders import ComposedEncoder, Composition, GMNConfig, preset
 from nerfspace.losses import SigLIP
-from nerfspace.training.data import ZooCache, zoo_items
+from nerfspace.training.data import ZooCache
 from nerfspace.zoo import ZooConfig, build_zoo
+from nerfspace.zoo.items import zoo_items
 
 VARIANTS = {
-    "paper features, edge readout": {"probes": False, "output_readout": False},
-    "+ probes": {"probes": True, "output_readout": False},
-    "+ output readout": {"probes": False, "output_readout": True},
-    "+ both": {"probes": True, "output_readout": True},
-    "+ both + field readout (small preset)": encoder_config("small").to_dict(),
+    "paper features, edge readout": Composition((GMNConfig(probes=False, output_readout=False),)),
+    "+ probes": Composition((GMNConfig(probes=True, output_readout=False),)),
+    "+ output readout": Composition((GMNConfig(probes=False, output_readout=True),)),
+    "+ both": Composition((GMNConfig(),)),
+    "+ both + field encoder (small preset)": preset("small"),
 }
 
 
@@ -71,23 +70,23 @@ def main() -> None:
     zoo = _zoo(args.zoo)
     items = zoo_items(zoo)
     cache = ZooCache(zoo / "cache")
-    batch = Batch.from_data_list([cache.graph(it) for it in items])
+    inputs = cache.inputs(items, ("graph", "field"))
     objects = sorted({it.object for it in items})
     ids = torch.tensor([objects.index(it.object) for it in items])
     presets = [it.preset for it in items]
     results = {}
-    for name, options in VARIANTS.items():
+    for name, composition in VARIANTS.items():
         torch.manual_seed(0)
-        encoder, siglip = GMNEncoder(replace(EncoderConfig(), **options)), SigLIP()
+        encoder, siglip = ComposedEncoder(composition), SigLIP()
         opt = torch.optim.AdamW([*encoder.parameters(), *siglip.parameters()], lr=1e-3, weight_decay=1e-2)
         start = time.perf_counter()
         for _ in range(args.steps):
-            loss = siglip(encoder(batch), ids)
+            loss = siglip(encoder(inputs), ids)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         with torch.no_grad():
-            results[name] = {**_scores(encoder(batch), ids, presets), "final_loss": float(loss)}
+            results[name] = {**_scores(encoder(inputs), ids, presets), "final_loss": float(loss)}
         results[name]["seconds"] = time.perf_counter() - start
         print(f"{name:30s} {results[name]}", flush=True)
     save_result(

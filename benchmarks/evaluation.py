@@ -10,14 +10,29 @@ python benchmarks/evaluation.py [--seed 0] [--out runs/benchmark] [--objects-per
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from common import ROOT, save_result  # noqa: E402
-from nerfspace.evaluation.benchmark import RUNS, TRACKS, BenchmarkConfig, run_benchmark  # noqa: E402
+from common import RESULTS, ROOT, save_result  # noqa: E402
+from nerfspace.benchmark import RUNS, TRACKS, BenchmarkConfig, run_benchmark  # noqa: E402
+from nerfspace.evaluation.tables import summary_tracks  # noqa: E402
+
+RUN_KEYS = ("command", "date", "machine", "config", "timings", "peak_memory_mb", "seen")
+
+
+def merged(previous: dict, summary: dict) -> dict:
+    """``summary`` with the tracks of an earlier result of the same seed that this invocation did not run
+    (a result from before the tracks is the aligned track), each with the command and date that made it."""
+    earlier = {k: v for k, v in previous.items() if k not in RUN_KEYS}
+    kept = {t: r for t, r in summary_tracks(earlier).items() if t not in summary["tracks"]}
+    made_by = {"command": previous.get("command"), "date": previous.get("date")}
+    for track in kept.values():
+        track.setdefault("made_by", made_by)
+    return {**summary, "tracks": {**kept, **summary["tracks"]}}
 
 
 def main() -> None:
@@ -48,6 +63,9 @@ def main() -> None:
         tracks=tuple(args.tracks.split(",")),
     )
     summary = run_benchmark(out, cfg, say=lambda s: print(time.strftime("%H:%M:%S"), s, flush=True))
+    previous = RESULTS / f"evaluation_seed{args.seed}.json"
+    if previous.exists():
+        summary = merged(json.loads(previous.read_text()), summary)
     save_result(f"evaluation_seed{args.seed}", summary)
 
 

@@ -5,8 +5,8 @@ import torch
 
 from nerfspace.errors import InputError
 from nerfspace.evaluation.baselines import raw_weights_knn, render_then_classify
-from nerfspace.training.data import zoo_items
 from nerfspace.zoo import ZooConfig, build_zoo
+from nerfspace.zoo.items import zoo_items
 
 
 @pytest.fixture(scope="module")

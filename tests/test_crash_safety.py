@@ -17,9 +17,9 @@ from tests.conftest import TINY_FIT
 
 import nerfspace.training.trainer as trainer_mod
 from nerfspace.atomic import atomic_write_bytes, sweep_temps
+from nerfspace.checkpoint import load_resume, load_weights
 from nerfspace.cli import main
-from nerfspace.training.checkpoint import load_resume, load_weights
-from nerfspace.training.embed import load_embeddings
+from nerfspace.embeddings import load_embeddings
 from nerfspace.training.trainer import TrainConfig, train
 from nerfspace.zoo import ZooConfig, build_zoo, load_nerf, zoo_info
 

@@ -1,125 +1,114 @@
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 import torch
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from torch_geometric.data import Batch, Data
-from torch_geometric.utils import scatter
 
-from nerfspace import encoder as encoder_module
 from nerfspace import fields
 from nerfspace.archs import get_preset
-from nerfspace.encoder import ENCODER_PRESETS, EncoderConfig, GMNEncoder, encoder_config, forward_flops
+from nerfspace.encoders import (
+    PRESETS,
+    ComposedEncoder,
+    Composition,
+    GMNConfig,
+    gmn_fused,
+    inputs,
+    preset,
+)
+from nerfspace.encoders.compose import upgrade_legacy
+from nerfspace.encoders.gmn import GMN
+from nerfspace.encoders.gmn_fused import FusedGMN
 from nerfspace.errors import InputError
 from nerfspace.graphs import nerf_to_graph
-from nerfspace.graphs.schema import EDGE_FEATURES, NODE_FEATURES, OUTPUT
+from nerfspace.graphs.probes import probe_activations
+from nerfspace.probe import N_PROBES, field_probe, nerf_field
+from nerfspace.zoo.storage import NeRF
 
 SEEN = ("mlp", "triplane", "hash")
 
 
-def _graph(preset, seed=0):
-    spec = get_preset(preset)
+def _nerf(preset_name, seed=0):
+    spec = get_preset(preset_name)
     gen = torch.Generator().manual_seed(seed)
     params = {n: t[0] for n, t in fields.init_params(spec, 1, gen).items()}
     params = {n: t + 0.1 * torch.randn(t.shape, generator=gen) for n, t in params.items()}
-    return nerf_to_graph(spec, params, None)
+    occupancy = torch.rand(16, 16, 16, generator=gen) < 0.5
+    return NeRF(spec, params, occupancy)
 
 
 @pytest.fixture(scope="module")
-def graphs():
-    return [_graph(p, i) for i, p in enumerate(SEEN)]
+def nerfs():
+    return [_nerf(p, i) for i, p in enumerate(SEEN)]
 
 
-def _encoder(seed=0, **kw):
+@pytest.fixture(scope="module")
+def graphs(nerfs):
+    return [nerf_to_graph(n.spec, n.params, n.occupancy) for n in nerfs]
+
+
+def _gmn(seed=0, cls=GMN, **kw):
     torch.manual_seed(seed)
-    enc = GMNEncoder(EncoderConfig(**kw)).eval()
+    gmn = cls(GMNConfig(**kw)).eval()
     with torch.no_grad():  # move the norms off their identity init so that their parameters matter
-        for name, p in enc.named_parameters():
+        for name, p in gmn.named_parameters():
             if "norm" in name:
                 p.add_(0.1 * torch.randn_like(p))
-    return enc
+    return gmn
 
 
-def _textbook(enc: GMNEncoder, g: Data) -> torch.Tensor:
-    """The GMN without the exact rewrites: edge MLP on concat[h_src, h_dst, e], readout MLP on every edge
-    (plus the probe, output-neuron and field options)."""
-    t_n, t_e = NODE_FEATURES.index("type"), EDGE_FEATURES.index("type")
-    x, e, (src, dst) = g.x, g.edge_attr, g.edge_index
-    h = enc.node_in(enc.sin(torch.cat([x[:, :t_n], x[:, t_n + 1 :]], 1))) + enc.node_type(x[:, t_n].long())
-    he = enc.edge_in(enc.sin(torch.cat([e[:, :t_e], e[:, t_e + 1 :]], 1))) + enc.edge_type(e[:, t_e].long())
-    if enc.config.probes:
-        h = h.index_add(0, torch.arange(g.probe.shape[0]), enc.probe_in(g.probe))  # MLP nodes come first
-    for b in enc.blocks:
-        xn = b.norm_n(h)
-        w = torch.cat([b.src.weight, b.dst.weight, b.edge_in.weight], 1)
-        pre = F.linear(torch.cat([xn[src], xn[dst], b.norm_e(he)], 1), w, b.edge_in.bias)
-        he = he + b.edge_out(F.silu(pre))
-        if b.node is not None:
-            n = h.shape[0]
-            agg = torch.cat([scatter(he, dst, 0, n, "mean"), scatter(he, src, 0, n, "mean")], 1)
-            h = h + b.node(torch.cat([xn, b.norm_agg(agg)], 1))
-    r = F.silu(enc.readout_hidden(enc.readout_norm(he)))
-    hd = enc.config.hidden
-    per_edge = F.linear(r, enc.readout_out.weight[:, :hd], enc.readout_out.bias)
-    out = per_edge.mean(0, keepdim=True)
-    if enc.config.output_readout:
-        t_o = NODE_FEATURES.index("order")
-        rows = ((x[:, t_n] == OUTPUT) & (x[:, t_o] < 4)).nonzero().squeeze(1)
-        out = out + F.linear(enc.output_norm(h[rows]).reshape(1, -1), enc.readout_out.weight[:, hd : 5 * hd])
-    out = F.relu(out)
-    if enc.config.field_readout:  # probe rows are the MLP nodes' rows; the field part is not mixed
-        out = torch.cat([out, enc.field_in(g.probe[rows]).reshape(1, -1)], 1)
-    return out
+def _fused_copy(gmn: GMN) -> FusedGMN:
+    fused = FusedGMN(gmn.config).eval()
+    fused.load_state_dict(gmn.state_dict())
+    return fused
 
 
-@pytest.mark.parametrize("preset,field", [("small", False), ("small", True), ("paper", False)])
-def test_fused_inference_path_and_autograd_path_compute_the_textbook_function(graphs, preset, field):
-    cfg = {**encoder_config(preset).to_dict(), "hidden": 32, "embed_dim": 192, "field_readout": field}
-    enc = _encoder(**cfg)
+@pytest.mark.parametrize(
+    "options", [{}, {"probes": False, "output_readout": False}, {"output_readout": False}]
+)
+def test_the_fused_kernel_computes_the_message_passing_function(graphs, options):
+    gmn = _gmn(hidden=32, width=96, **options)
+    fused = _fused_copy(gmn)
     for g in graphs:
-        with torch.no_grad():
-            ref = _textbook(enc, g)
-            fused = enc(g)
-        plain = enc(g)  # parameters require grad: the autograd path
+        plain = gmn(g)  # parameters require grad: autograd
         assert plain.requires_grad
-        assert torch.allclose(fused, ref, atol=1e-5, rtol=0)
-        assert torch.allclose(plain, ref, atol=1e-5, rtol=0)
+        with torch.no_grad():
+            assert torch.allclose(fused(g), plain, atol=1e-5, rtol=0)
 
 
 def test_a_batch_gives_the_same_embeddings_as_one_graph_at_a_time(graphs):
-    enc = _encoder()
-    with torch.inference_mode():
-        one = torch.cat([enc(g) for g in graphs])
-        together = enc(Batch.from_data_list(graphs))
-        as_list = enc(list(graphs))
-    assert together.shape == (len(graphs), enc.config.embed_dim)
-    assert torch.allclose(together, one, atol=1e-5, rtol=0)
-    assert torch.equal(together, as_list)
-    assert torch.isfinite(together).all() and (together >= 0).all() and (together > 0).any()
+    for gmn in (_gmn(), _fused_copy(_gmn())):
+        with torch.inference_mode():
+            one = torch.cat([gmn(g) for g in graphs])
+            together = gmn(Batch.from_data_list(graphs))
+        assert together.shape == (len(graphs), gmn.config.width)
+        assert torch.allclose(together, one, atol=1e-5, rtol=0)
+        assert torch.isfinite(together).all() and (together >= 0).all() and (together > 0).any()
 
 
 def test_probe_rows_that_do_not_match_the_mlp_neurons_are_refused(graphs):
     g = graphs[1]  # triplane: MLP neurons first, then plane cells
     short = Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr, probe=g.probe[:-1])
     with pytest.raises(InputError, match="probe rows"):
-        _encoder()(short)
+        _gmn()(short)
 
 
 def test_reused_workspace_is_safe_across_calls_modes_and_threads(graphs):
-    enc = _encoder()
+    fused = _fused_copy(_gmn())
     with torch.no_grad():
-        alone = [enc(g) for g in graphs]
+        alone = [fused(g) for g in graphs]
     with torch.inference_mode():
-        first = enc(graphs[2])
+        first = fused(graphs[2])
     with torch.no_grad():  # a buffer first made under inference mode must still be writable here
-        again = enc(graphs[2])
-        enc(graphs[0])  # a later call must not overwrite an earlier call's output
+        again = fused(graphs[2])
+        fused(graphs[0])  # a later call must not overwrite an earlier call's output
     assert torch.equal(first, again) and torch.equal(again, alone[2])
 
     def encode(g):
         with torch.no_grad():  # grad mode is per thread
-            return enc(g)
+            return fused(g)
 
     with ThreadPoolExecutor(2) as pool:
         threaded = list(pool.map(encode, graphs * 3))
@@ -127,23 +116,25 @@ def test_reused_workspace_is_safe_across_calls_modes_and_threads(graphs):
 
 
 def test_chunk_boundaries_and_edge_order_do_not_change_the_embedding(graphs, monkeypatch):
-    enc = _encoder()
+    fused = _fused_copy(_gmn())
     g = graphs[1]
     with torch.no_grad():
-        ref = enc(g)
-        monkeypatch.setattr(encoder_module, "EDGE_CHUNK", 97)  # many chunks, a ragged last one
-        chunked = enc(g)
+        ref = fused(g)
+        monkeypatch.setattr(gmn_fused, "EDGE_CHUNK", 97)  # many chunks, a ragged last one
+        chunked = fused(g)
         perm = torch.randperm(g.num_edges, generator=torch.Generator().manual_seed(0))
-        shuffled = enc(
+        shuffled = fused(
             Data(x=g.x, edge_index=g.edge_index[:, perm], edge_attr=g.edge_attr[perm], probe=g.probe)
         )
     assert torch.allclose(chunked, ref, atol=1e-5, rtol=0)
     assert torch.allclose(shuffled, ref, atol=1e-5, rtol=0)
 
 
-def test_gradients_reach_every_parameter(graphs):
-    enc = _encoder(embed_dim=320, field_readout=True).train()
-    z = enc(Batch.from_data_list(graphs))
+def test_gradients_reach_every_parameter_of_a_composition(nerfs):
+    torch.manual_seed(0)
+    enc = ComposedEncoder(preset("small")).train()
+    z = enc(inputs.collate([inputs.nerf_inputs(n, enc.composition.needs) for n in nerfs]))
+    assert z.shape == (3, enc.composition.width)
     (z * torch.randn_like(z)).sum().backward()
     for name, p in enc.named_parameters():
         assert p.grad is not None, name
@@ -153,8 +144,8 @@ def test_gradients_reach_every_parameter(graphs):
 
 def test_bf16_precision_stays_close_to_fp32(graphs):
     # tolerance: cosine similarity >= 0.999 and max |diff| <= 2% of the largest embedding entry
-    fp32 = _encoder()
-    bf16 = GMNEncoder(EncoderConfig(precision="bf16")).eval()
+    fp32 = _gmn()
+    bf16 = GMN(replace(fp32.config, precision="bf16")).eval()
     bf16.load_state_dict(fp32.state_dict())
     batch = Batch.from_data_list(graphs)
     with torch.no_grad():
@@ -164,36 +155,89 @@ def test_bf16_precision_stays_close_to_fp32(graphs):
     assert (a - b).abs().max() <= 0.02 * a.abs().max()
 
 
-@pytest.mark.parametrize("field", [False, True])
-def test_flop_count_matches_the_flop_counter(graphs, field):
-    enc = _encoder(embed_dim=320, field_readout=field)
-    batch = Batch.from_data_list(graphs)
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_flop_count_matches_the_flop_counter(nerfs, name):
+    comp = preset(name)
+    batch = inputs.collate([inputs.nerf_inputs(n, comp.needs) for n in nerfs])
+    enc = ComposedEncoder(comp)
     with FlopCounterMode(display=False) as counter:
-        enc(batch)  # autograd path
-    assert forward_flops(enc.config, batch, fused=False) == counter.get_total_flops()
-    assert forward_flops(enc.config, batch) < counter.get_total_flops()  # fewer target projections
+        enc(batch)  # autograd
+    assert enc.flops(batch) == counter.get_total_flops()
+    if "graph" in comp.needs:  # the fused kernel projects only the nodes that receive edges
+        assert ComposedEncoder(comp, fused=True).flops(batch) < counter.get_total_flops()
 
 
-def test_config_round_trips_and_bad_options_are_refused():
-    for cfg in [*ENCODER_PRESETS.values(), EncoderConfig(hidden=32, precision="bf16")]:
-        assert EncoderConfig(**cfg.to_dict()) == cfg
-    assert encoder_config("paper").to_dict() == {
-        "hidden": 128,
-        "blocks": 4,
-        "embed_dim": 1024,
-        "n_freqs": 8,
-        "precision": "fp32",
-        "probes": False,
-        "output_readout": False,
-        "field_readout": False,
+def test_the_field_encoder_reads_the_field_the_graph_carries(nerfs):
+    # the field at the probe points, read through the field protocol, is the graph's output-neuron probe rows
+    for n in nerfs:
+        probe = probe_activations(n.spec, n.params, n.occupancy)
+        first_out = probe.shape[0] - n.spec.out_pad
+        rows = probe[first_out : first_out + 4]
+        assert torch.allclose(field_probe(nerf_field(n)).T, rows, atol=1e-5, rtol=1e-4)
+
+
+def test_inputs_are_built_only_for_the_parts_that_read_them(nerfs, tmp_path, monkeypatch):
+    def no_graph(nerf):
+        raise AssertionError("a graph was built for an encoder without a graph part")
+
+    monkeypatch.setitem(inputs.BUILDERS, "graph", no_graph)
+    comp = preset("field")
+    assert comp.needs == ("field",)
+    x = inputs.collate([inputs.nerf_inputs(n, comp.needs) for n in nerfs])
+    assert x["field"].shape == (3, N_PROBES, 4)
+    assert ComposedEncoder(comp)(x).shape == (3, comp.width)
+
+
+def test_compositions_round_trip_and_bad_ones_are_refused():
+    for comp in PRESETS.values():
+        assert Composition.from_dict(comp.to_dict()) == comp
+    assert preset("small").width == 256 + 256 and preset("small").needs == ("graph", "field")
+    assert preset("paper").to_dict() == {
+        "parts": [
+            {
+                "kind": "gmn",
+                "hidden": 128,
+                "blocks": 4,
+                "width": 1024,
+                "n_freqs": 8,
+                "precision": "fp32",
+                "probes": False,
+                "output_readout": False,
+            }
+        ]
     }
-    old = {k: v for k, v in encoder_config("paper").to_dict().items() if k != "field_readout"}
-    assert EncoderConfig(**old) == encoder_config("paper")  # a config stored before the option existed
-    with pytest.raises(InputError, match="precision"):
-        EncoderConfig(precision="fp8")
-    with pytest.raises(InputError, match="field_readout needs"):
-        EncoderConfig(probes=False, field_readout=True)
-    with pytest.raises(InputError, match="embed_dim must exceed"):
-        EncoderConfig(hidden=32, embed_dim=128, field_readout=True)
+    bad = [
+        ({"parts": []}, "at least one part"),
+        ({"parts": [{"kind": "field"}, {"kind": "field"}]}, "once"),
+        ({"parts": [{"kind": "transformer"}]}, "unknown encoder part"),
+        ({"parts": [{"kind": "gmn", "precision": "fp8"}]}, "precision"),
+        ({"parts": [{"kind": "gmn", "probes": "false"}]}, "true or false"),
+        ({"parts": [{"kind": "gmn", "hidden": 32.0}]}, "integer"),
+        ({"parts": [{"kind": "gmn", "width": 10**9}]}, "integer"),
+        ({"parts": [{"kind": "field", "depth": 3}]}, "depth"),
+        ({"hidden": 64}, "not an encoder composition"),
+    ]
+    for d, message in bad:
+        with pytest.raises(InputError, match=message):
+            Composition.from_dict(d)
     with pytest.raises(InputError, match="preset"):
-        encoder_config("huge")
+        preset("huge")
+
+
+def test_a_checkpoint_from_before_compositions_converts_to_the_same_function(nerfs):
+    torch.manual_seed(0)
+    enc = ComposedEncoder(preset("small")).eval()
+    # the same weights as one GMN with a field readout wrote them: no part prefix, the field MLP as field_in
+    legacy = {}
+    for k, v in enc.state_dict().items():
+        k = k.replace("parts.field.mlp.", "field_in.").replace("parts.gmn.", "")
+        legacy["encoder." + k] = v
+    legacy["decoder.w"] = torch.zeros(1)
+    config = {"hidden": 64, "blocks": 4, "embed_dim": 512, "n_freqs": 8, "precision": "fp32"}
+    config |= {"probes": True, "output_readout": True, "field_readout": True}
+    new_config, state = upgrade_legacy(config, legacy)
+    assert Composition.from_dict(new_config) == preset("small")
+    assert state.keys() == {"encoder." + k for k in enc.state_dict()} | {"decoder.w"}
+    assert all(torch.equal(state["encoder." + k], v) for k, v in enc.state_dict().items())
+    paper = {k: v for k, v in preset("paper").parts[0].__dict__.items()} | {"embed_dim": 1024}
+    assert Composition.from_dict(upgrade_legacy(paper, {})[0]) == preset("paper")

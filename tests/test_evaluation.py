@@ -7,11 +7,12 @@ import torch
 
 from nerfspace import demo
 from nerfspace.cli import main
+from nerfspace.embeddings import Embeddings, load_embeddings, save_embeddings
 from nerfspace.evaluation.classify import ClassifierConfig, EmbeddingClassifier
 from nerfspace.evaluation.evaluate import EvalConfig, evaluate_embeddings
 from nerfspace.evaluation.mixing import arch_identifiability
-from nerfspace.evaluation.retrieval import class_map, pair_recall
-from nerfspace.training.embed import Embeddings, embed, load_embeddings, save_embeddings
+from nerfspace.inference import Encoder
+from nerfspace.metrics import class_map, pair_recall
 from nerfspace.training.trainer import TrainConfig, train
 from nerfspace.zoo import ZooConfig, build_zoo
 
@@ -98,7 +99,7 @@ def test_evaluate_writes_report_and_json(trained, tmp_path, capsys):
     assert res["seconds_per_nerf"]["total"] > 0
 
     # same embeddings, same seed: same numbers
-    emb = embed(run_dir, [zoo])
+    emb = Encoder.load(run_dir).embed([zoo])
     a, _ = evaluate_embeddings(emb, EvalConfig())
     b, _ = evaluate_embeddings(emb, EvalConfig())
     assert a["classification"] == b["classification"] and a["retrieval"] == b["retrieval"]
@@ -156,7 +157,7 @@ def test_bad_inputs_give_one_clear_line(trained, tmp_path, capsys):
 
 def load_embeddings_of(run_dir, zoo, tmp_path) -> Embeddings:
     path = tmp_path / "all.safetensors"
-    save_embeddings(path, embed(run_dir, [zoo]))
+    save_embeddings(path, Encoder.load(run_dir).embed([zoo]))
     return load_embeddings(path)
 
 
@@ -194,7 +195,7 @@ def test_demo_runs_on_shipped_data_and_keeps_its_json_contract(trained, tmp_path
 def test_the_shipped_demo_data_is_complete_and_runs(tmp_path, capsys):
     from nerfspace.archs import PRESETS
     from nerfspace.cache import file_hash
-    from nerfspace.training.data import zoo_items
+    from nerfspace.zoo.items import zoo_items
 
     for s in demo.shipped():
         _, meta = EmbeddingClassifier.load(s.classifier)
@@ -221,7 +222,7 @@ def test_the_shipped_demo_data_is_complete_and_runs(tmp_path, capsys):
 
 
 def test_benchmark_timings_sum_stages_and_keep_the_largest_peak_memory(tmp_path):
-    from nerfspace.evaluation.benchmark import _Timings
+    from nerfspace.benchmark import _Timings
 
     first = _Timings(tmp_path / "timings.json")
     first.add("zoo", 2.0, nerfs=3)

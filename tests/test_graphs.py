@@ -3,7 +3,7 @@ import torch
 
 from nerfspace import fields
 from nerfspace.archs import PRESETS, get_preset
-from nerfspace.encoder import GMNEncoder
+from nerfspace.encoders.gmn import GMN, GMNConfig
 from nerfspace.errors import InputError
 from nerfspace.graphs import graph_size, graph_to_params, nerf_to_graph
 from nerfspace.graphs.schema import EDGE_FEATURES, HASH_VALUE, PLANE_VALUE
@@ -89,7 +89,7 @@ def test_permuting_hidden_neurons_leaves_the_embedding_unchanged(preset):
     params = _params(spec)
     permuted = _permute_hidden(spec, params, torch.Generator().manual_seed(1))
     assert not torch.equal(permuted["mlp.1.weight"], params["mlp.1.weight"])
-    enc = GMNEncoder().eval()
+    enc = GMN(GMNConfig()).eval()
     with torch.no_grad():
         a, b = enc(nerf_to_graph(spec, params, None)), enc(nerf_to_graph(spec, permuted, None))
     assert torch.allclose(a, b, atol=1e-5)
@@ -114,7 +114,7 @@ def test_bad_weights_are_refused():
 @pytest.mark.parametrize("preset", ["mlp", "triplane", "hash"])
 def test_output_probes_are_the_field_at_the_probe_points(preset):
     from nerfspace.graphs import mlp_nodes
-    from nerfspace.graphs.probes import PROBE_POINTS
+    from nerfspace.probe import PROBE_POINTS
 
     spec = get_preset(preset)
     params = _params(spec)
@@ -127,7 +127,7 @@ def test_output_probes_are_the_field_at_the_probe_points(preset):
 
 
 def test_probes_read_zero_where_the_occupancy_grid_is_empty():
-    from nerfspace.graphs.probes import PROBE_POINTS
+    from nerfspace.probe import PROBE_POINTS
     from nerfspace.render import cell_centers
 
     spec = get_preset("mlp")

@@ -11,10 +11,11 @@ import torch
 
 from nerfspace.atomic import atomic_write_bytes
 from nerfspace.cli import main
+from nerfspace.embeddings import FORMAT, Embeddings, load_embeddings, save_embeddings
 from nerfspace.errors import InputError, NonFiniteError
-from nerfspace.evaluation.retrieval import EmbeddingIndex, build_index_file, load_gallery
+from nerfspace.evaluation.retrieval import build_index_file, load_gallery
+from nerfspace.index import EmbeddingIndex
 from nerfspace.tagged import write_tagged
-from nerfspace.training.embed import FORMAT, Embeddings, load_embeddings, save_embeddings
 from nerfspace.training.trainer import TrainConfig
 
 ITEM = {"object": "car_0000", "category": "car", "preset": "mlp", "split": "test", "file": "x.safetensors"}

@@ -13,7 +13,7 @@ import torch
 from nerfspace import fields
 from nerfspace.archs import ArchSpec, get_preset, load_spec, parse_archs
 from nerfspace.cli import main
-from nerfspace.encoder import EncoderConfig, GMNEncoder
+from nerfspace.encoders.gmn import GMN, GMNConfig
 from nerfspace.errors import InputError
 from nerfspace.graphs import graph_size, nerf_to_graph
 from nerfspace.interop import read_gmnerf_nerf
@@ -166,7 +166,7 @@ def test_gmnerf_import_matches_the_flat_parameters(tmp_path, capsys):
 
     # a rerun resumes (nothing to redo); the pipeline's graph and encoder take the imported NeRFs
     assert run(capsys, "import", "gmnerf", tmp_path / "src", tmp_path / "zoo")[0] == 0
-    enc = GMNEncoder(EncoderConfig(hidden=16, blocks=1, embed_dim=8)).eval()
+    enc = GMN(GMNConfig(hidden=16, blocks=1, width=8)).eval()
     for arch in ("hash", "small_tp", "small_mlp"):
         nerf = load_nerf(tmp_path / "zoo" / "nerfs" / arch / "car_bb02.safetensors")
         graph = nerf_to_graph(nerf.spec, nerf.params, nerf.occupancy)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from nerfspace import fields
 from nerfspace.archs import ArchSpec
-from nerfspace.encoder import EncoderConfig, GMNEncoder
+from nerfspace.encoders.gmn import GMN, GMNConfig
 from nerfspace.errors import InputError
 from nerfspace.graphs import graph_size, graph_to_params, nerf_to_graph
 from nerfspace.zoo import NeRF, load_nerf, save_nerf
@@ -18,7 +18,7 @@ from nerfspace.zoo import NeRF, load_nerf, save_nerf
 FAST = settings(max_examples=20, deadline=None, database=None)  # no example folder in the repo
 
 torch.manual_seed(0)
-ENCODER = GMNEncoder(EncoderConfig(hidden=16, blocks=1, embed_dim=8, n_freqs=2)).eval()
+ENCODER = GMN(GMNConfig(hidden=16, blocks=1, width=8, n_freqs=2)).eval()
 
 
 @st.composite

@@ -3,14 +3,14 @@ from dataclasses import replace
 
 import pytest
 import torch
-from torch_geometric.data import Batch
 
 from nerfspace.cli import main
+from nerfspace.embeddings import load_embeddings
 from nerfspace.errors import InputError
-from nerfspace.training.data import ZooCache, zoo_items
-from nerfspace.training.embed import embed, load_embeddings, load_encoder
+from nerfspace.inference import Encoder
 from nerfspace.training.trainer import TrainConfig, train
 from nerfspace.zoo import ZooConfig, build_zoo
+from nerfspace.zoo.items import zoo_items
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,11 @@ def test_lrc_training_learns_and_resumes(zoo, tmp_path):
     assert sum(losses[-4:]) < sum(losses[:4])  # training loss falls
 
     # same object in two architectures ends closer than two different objects
-    encoder, _, _ = load_encoder(run / "checkpoints" / "last.safetensors")
+    encoder = Encoder.load(run / "checkpoints" / "last.safetensors")
     items = [it for it in zoo_items(zoo) if it.split == "train"]
-    with torch.no_grad():
-        z = encoder(Batch.from_data_list([ZooCache(zoo / "cache").graph(it) for it in items]))
+    emb = encoder.embed([zoo])
+    rows = {it["file"]: i for i, it in enumerate(emb.items)}
+    z = emb.vectors[[rows[str(it.file)] for it in items]]
     z = torch.nn.functional.normalize(z, dim=1)
     cos = z @ z.T
     same = torch.tensor([[a.object == b.object for b in items] for a in items])
@@ -62,7 +63,7 @@ def test_embed_writes_items_with_their_labels(zoo, tmp_path):
     assert emb.vectors.shape == (16, 512)
     assert {i["preset"] for i in emb.items} == {"mlp", "hash"}
     assert {i["split"] for i in emb.items} == {"train", "val", "test"}
-    one = embed(run, [zoo / "nerfs" / "mlp" / "chair_0000.safetensors"])
+    one = Encoder.load(run).embed([zoo / "nerfs" / "mlp" / "chair_0000.safetensors"])
     row = [i["file"] for i in emb.items].index(str(zoo / "nerfs" / "mlp" / "chair_0000.safetensors"))
     assert torch.allclose(one.vectors[0], emb.vectors[row], atol=1e-5)
 
@@ -94,12 +95,12 @@ def test_bad_inputs_fail_with_one_line_and_write_nothing(zoo, tmp_path, capsys):
     assert "run config" in capsys.readouterr().err
     (run / "config.moved").rename(run / "config.json")
     with pytest.raises(InputError, match="another encoder configuration"):
-        from nerfspace.encoder import EncoderConfig, GMNEncoder
-        from nerfspace.training.checkpoint import load_into, load_weights
+        from nerfspace.checkpoint import load_into, load_weights
+        from nerfspace.encoders import ComposedEncoder, Composition, GMNConfig
 
         state, _ = load_weights(run / "checkpoints" / "best.safetensors")
         encoder_state = {k[8:]: v for k, v in state.items() if k.startswith("encoder.")}
-        load_into(GMNEncoder(EncoderConfig(hidden=32)), encoder_state, run)
+        load_into(ComposedEncoder(Composition((GMNConfig(hidden=32),))), encoder_state, run)
 
     bogus = tmp_path / "bogus.safetensors"
     bogus.write_bytes(b"not a checkpoint")

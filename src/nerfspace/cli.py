@@ -313,8 +313,8 @@ def embed(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
 ) -> None:
     """Embed NeRFs with a trained encoder; writes embeddings with object, category, architecture, split."""
-    from nerfspace.training.embed import embed as run_embed
-    from nerfspace.training.embed import save_embeddings
+    from nerfspace.embeddings import save_embeddings
+    from nerfspace.inference import Encoder
 
     if not out_file.parent.is_dir():
         raise InputError(f"{out_file.parent}: output folder does not exist")
@@ -329,7 +329,7 @@ def embed(
         bar.update(task, completed=done, total=total)
 
     try:
-        emb = run_embed(checkpoint, inputs, progress=on_progress)
+        emb = Encoder.load(checkpoint).embed(inputs, progress=on_progress)
     finally:
         bar.stop()
     save_embeddings(out_file, emb)
@@ -581,7 +581,7 @@ def benchmark(
     """The benchmark from nothing, per capture track: zoo, L_R / L_C / L_R+C / paper-recipe trainings,
     evaluation, no-learning and other baselines, costs; writes OUT/benchmark.json and OUT/BENCHMARKS.md.
     Rerun to resume."""
-    from nerfspace.evaluation.benchmark import TRACKS, BenchmarkConfig, run_benchmark
+    from nerfspace.benchmark import TRACKS, BenchmarkConfig, run_benchmark
     from nerfspace.evaluation.tables import benchmark_markdown
 
     chosen = tuple(t.strip() for t in tracks.split(",") if t.strip())

@@ -22,9 +22,9 @@ from nerfspace.evaluation.evaluate import EvalConfig, evaluate, evaluate_space
 from nerfspace.evaluation.field_features import FIELD_BASELINES, field_embeddings
 from nerfspace.evaluation.tables import best_baseline, write_overview
 from nerfspace.report.html import write_report
-from nerfspace.training.data import zoo_items
 from nerfspace.zoo.build import split_zoo
 from nerfspace.zoo.captures import CAPTURE_MODES
+from nerfspace.zoo.items import zoo_items
 
 DATA = Path(__file__).parent / "demo_data"
 SHIPPED_RUN = "l_rec_con"

@@ -21,7 +21,7 @@ from nerfspace.archs import SEEN
 from nerfspace.errors import InputError
 from nerfspace.render import orbit_cameras
 from nerfspace.shapes import CATEGORIES
-from nerfspace.training.data import Item
+from nerfspace.zoo.items import Item
 from nerfspace.zoo.storage import load_nerf
 
 BATCH = 64

@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch_geometric.data import Batch
 
 from nerfspace.archs import SEEN
-from nerfspace.cache import file_hash
+from nerfspace.embeddings import Embeddings, load_embeddings
+from nerfspace.encoders.inputs import collate, nerf_inputs
 from nerfspace.errors import InputError
 from nerfspace.evaluation.classify import ClassifierConfig, EmbeddingClassifier
 from nerfspace.evaluation.mixing import arch_identifiability, embedding_map
 from nerfspace.evaluation.neighbours import neighbour_metrics
-from nerfspace.evaluation.retrieval import EmbeddingIndex, class_map, mean_recall, pair_recall
-from nerfspace.graphs import nerf_to_graph
+from nerfspace.index import EmbeddingIndex
+from nerfspace.inference import Encoder
+from nerfspace.metrics import class_map, mean_recall, pair_recall
 from nerfspace.shapes import CATEGORIES
-from nerfspace.training.embed import Embeddings, embed, load_embeddings, load_encoder
 from nerfspace.zoo.storage import load_nerf
 
 MIN_TEST = 3  # test NeRFs below which neither the map nor the metrics mean anything
@@ -37,22 +37,19 @@ class EvalConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     ks: tuple[int, ...] = (1, 5, 10)
     examples: int = 4  # retrieval examples (unseen-architecture queries) for the report
-    timed_nerfs: int = 26  # NeRFs timed end to end (file -> graph -> embedding -> class)
+    timed_nerfs: int = 26  # NeRFs timed end to end (file -> inputs -> embedding -> class)
 
 
-def embeddings_for(run: Path, source: Path, progress: Callable[[int, int], None] | None = None) -> Embeddings:
-    """Embeddings of a zoo with the run's encoder, or a stored embeddings file made by that encoder."""
+def embeddings_for(
+    encoder: Encoder, source: Path, progress: Callable[[int, int], None] | None = None
+) -> Embeddings:
+    """Embeddings of a zoo by ``encoder``, or a stored embeddings file made by it."""
     source = Path(source)
     if source.is_file():
         emb = load_embeddings(source)
-        _, _, ckpt = load_encoder(run)
-        if emb.checkpoint != file_hash(ckpt):
-            raise InputError(
-                f"{source}: embeddings come from another encoder (checkpoint {emb.checkpoint[:12]}), "
-                f"not {ckpt}'s ({file_hash(ckpt)[:12]}); embed the zoo with this run"
-            )
+        encoder.check(emb, source)
         return emb
-    return embed(run, [source], progress=progress)
+    return encoder.embed([source], progress=progress)
 
 
 def _rows(emb: Embeddings, split: str | None = None, presets: set[str] | None = None) -> list[int]:
@@ -158,18 +155,19 @@ def examples(emb: Embeddings, cfg: EvalConfig, k: int = 5) -> list[dict]:
 
 
 @torch.no_grad()
-def time_weight_space(run: Path, files: list[Path], classifier: EmbeddingClassifier) -> dict[str, float]:
-    """Seconds per NeRF of weight-space classification from the file: read, graph, encode, classify
-    (one NeRF at a time, nothing cached)."""
-    encoder, _, _ = load_encoder(run)
-    t = {"read": 0.0, "graph": 0.0, "encode": 0.0, "classify": 0.0}
+def time_weight_space(
+    encoder: Encoder, files: list[Path], classifier: EmbeddingClassifier
+) -> dict[str, float]:
+    """Seconds per NeRF of weight-space classification from the file: read, the encoder's inputs (only
+    those its parts read), encode, classify (one NeRF at a time, nothing cached)."""
+    t = {"read": 0.0, "inputs": 0.0, "encode": 0.0, "classify": 0.0}
     for f in files:
         t0 = time.perf_counter()
         nerf = load_nerf(f)
         t1 = time.perf_counter()
-        graph = nerf_to_graph(nerf.spec, nerf.params, nerf.occupancy)
+        inputs = collate([nerf_inputs(nerf, encoder.composition.needs)])
         t2 = time.perf_counter()
-        z = encoder(Batch.from_data_list([graph]))
+        z = encoder.module(inputs)
         t3 = time.perf_counter()
         classifier.predict(z)
         t4 = time.perf_counter()
@@ -249,9 +247,10 @@ def evaluate(
     """Embed ``source`` (a zoo, or an embeddings file of this run's encoder) and evaluate; adds the
     per-NeRF cost of weight-space classification measured on test NeRFs."""
     cfg = cfg or EvalConfig()
-    emb = embeddings_for(run, source, progress)
+    encoder = Encoder.load(run)
+    emb = embeddings_for(encoder, source, progress)
     results, classifier = evaluate_embeddings(emb, cfg, classifier)
     files = [Path(emb.items[i]["file"]) for i in _rows(emb, "test")]
     step = max(1, len(files) // cfg.timed_nerfs)
-    results["seconds_per_nerf"] = time_weight_space(run, files[::step][: cfg.timed_nerfs], classifier)
+    results["seconds_per_nerf"] = time_weight_space(encoder, files[::step][: cfg.timed_nerfs], classifier)
     return results, classifier, emb

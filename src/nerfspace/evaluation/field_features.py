@@ -1,11 +1,10 @@
-"""No-learning baselines: features computed from a radiance field by querying it, with no training.
+"""No-learning baselines: features computed from a radiance field (`nerfspace.probe.Field`) by querying
+it, with no training.
 
-A `Field` is anything that maps points [N, 3] to (rgb [N, 3], sigma [N]); `nerf_field` makes one of a
-stored NeRF. The three extractors compare fields point by point (`field_probe`, exact only when the
-fields share a frame), after moving each field into a frame of its own density moments
-(`field_probe_canonical`), or through features that are invariant to yaw, shift and scale by
-construction (`field_invariant`). `field_embeddings` turns a zoo's NeRFs into `Embeddings` with one
-of them; `moved_field` puts a field in another frame, as a capture of its own would.
+The three extractors compare fields point by point (`field_probe`, exact only when the fields share a
+frame), after moving each field into a frame of its own density moments (`field_probe_canonical`), or
+through features that are invariant to yaw, shift and scale by construction (`field_invariant`).
+`field_embeddings` turns a zoo's NeRFs into `Embeddings` with one of them.
 """
 
 from __future__ import annotations
@@ -17,31 +16,17 @@ from typing import Literal
 
 import torch
 
-from nerfspace import fields
-from nerfspace.archs import SCENE_BOX
-from nerfspace.frames import Similarity
-from nerfspace.graphs.probes import PROBE_POINTS
-from nerfspace.render import cell_index
-from nerfspace.training.data import Item
-from nerfspace.training.embed import Embeddings
-from nerfspace.zoo.storage import NeRF, load_nerf
-
-__all__ = [
-    "Field",
-    "FIELD_BASELINES",
-    "canonical_frame",
-    "field_embeddings",
-    "field_invariant",
-    "field_probe",
-    "field_probe_canonical",
-    "moved_field",
-    "nerf_field",
-]
-
-Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-"""A radiance field: points [N, 3] -> (rgb [N, 3] in [0, 1], density sigma [N] >= 0)."""
-
-CHUNK = 1 << 16  # points per field query
+from nerfspace.embeddings import Embeddings
+from nerfspace.probe import (
+    PROBE_POINTS,
+    Field,
+    field_probe,
+    field_values,
+    nerf_field,
+    query_field,
+)
+from nerfspace.zoo.items import Item
+from nerfspace.zoo.storage import load_nerf
 
 # The grid that density moments are taken on: wider than the scene box, so that an object moved by a
 # capture's frame (rotated, shifted) is still covered.
@@ -67,58 +52,10 @@ CYL_ANGLES = 64
 CYL_HARMONICS = 12  # |FFT| over the angle kept for harmonics 0 .. CYL_HARMONICS - 1
 
 
-def _squash(sigma: torch.Tensor) -> torch.Tensor:
-    return sigma / (1 + sigma)
-
-
-def nerf_field(nerf: NeRF) -> Field:
-    """A NeRF's field, reading zero rgb and density outside the scene box and in the cells its occupancy
-    grid marks empty (the renderer never looks there, so the field there is untrained noise). Only the
-    points in occupied cells are evaluated."""
-    params = nerf.batched()
-    occupancy = nerf.occupancy.reshape(-1).bool()
-    res = nerf.occupancy.shape[-1]
-
-    def field(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inside = (x.abs() <= SCENE_BOX).all(-1)
-        keep = inside & occupancy[cell_index(x, res)]
-        rgb, sigma = x.new_zeros(len(x), 3), x.new_zeros(len(x))
-        if keep.any():
-            r, s = fields.query(nerf.spec, params, x[keep][None])
-            rgb[keep], sigma[keep] = r[0], s[0]
-        return rgb, sigma
-
-    return field
-
-
-def moved_field(field: Field, pose: Similarity) -> Field:
-    """``field`` seen in the frame ``pose`` maps it into: the moved field at x is ``field`` at
-    ``pose.inverse(x)``."""
-    return lambda x: field(pose.inverse(x))
-
-
-@torch.no_grad()
-def _query(field: Field, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The field at points [N, 3], in chunks of `CHUNK`."""
-    out = [field(c) for c in x.split(CHUNK)]
-    return torch.cat([o[0] for o in out]).float(), torch.cat([o[1] for o in out]).float()
-
-
-def _values(field: Field, x: torch.Tensor) -> torch.Tensor:
-    """[N, 4]: rgb and sigma / (1 + sigma) at points [N, 3]."""
-    rgb, sigma = _query(field, x)
-    return torch.cat([rgb, _squash(sigma)[:, None]], 1)
-
-
-def field_probe(field: Field) -> torch.Tensor:
-    """The field at `PROBE_POINTS` as rgb and sigma / (1 + sigma), flattened: [N_PROBES * 4]."""
-    return _values(field, PROBE_POINTS).reshape(-1)
-
-
 def _moments(field: Field) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Points [M, 3] relative to the density centre, their weights [M] (opacity over a grid step, summing
     to 1), the centre [3] and the weighted second moments [3, 3], all on the `MOMENT_POINTS` grid."""
-    _, sigma = _query(field, MOMENT_POINTS)
+    _, sigma = query_field(field, MOMENT_POINTS)
     w = 1 - torch.exp(-sigma.double() * MOMENT_STEP)
     keep = w > 0
     x, w = MOMENT_POINTS[keep].double(), w[keep]
@@ -174,7 +111,7 @@ def field_probe_canonical(field: Field, mode: Literal["yaw", "axes"] = "yaw") ->
     `PROBE_RMS`, turned onto the canonical axes and centred on the density centre."""
     centre, axes, rms = canonical_frame(field, mode)
     points = centre + (PROBE_POINTS * (rms / PROBE_RMS)) @ axes.T
-    return _values(field, points).reshape(-1)
+    return field_values(field, points).reshape(-1)
 
 
 def _cylinder(centre: torch.Tensor, rms: float) -> torch.Tensor:
@@ -196,14 +133,14 @@ def field_invariant(field: Field) -> torch.Tensor:
     _, _, centre, cov = _moments(field)
     rms = float(cov.trace().clamp(min=1e-12).sqrt())
     points = _cylinder(centre, rms)
-    v = _values(field, points.reshape(-1, 3))
+    v = field_values(field, points.reshape(-1, 3))
     v = v.reshape(CYL_RADII, CYL_SUB, CYL_HEIGHTS, CYL_SUB, CYL_ANGLES, 4).mean((1, 3))
     spectrum = torch.fft.rfft(v, dim=2)[:, :, :CYL_HARMONICS].abs() / CYL_ANGLES
     return spectrum.reshape(-1)
 
 
 FIELD_BASELINES: dict[str, Callable[[Field], torch.Tensor]] = {
-    "field-probe": field_probe,
+    "field-probe": lambda field: field_probe(field).reshape(-1),
     "field-probe+canonical": field_probe_canonical,
     "field-invariant": field_invariant,
 }

@@ -18,11 +18,7 @@ import numpy as np
 import torch
 
 from nerfspace.archs import SEEN
-
-
-def _unit(x: torch.Tensor) -> np.ndarray:
-    x = torch.as_tensor(x, dtype=torch.float64).numpy()
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from nerfspace.index import unit
 
 
 def _by_arch(correct: np.ndarray, presets: np.ndarray) -> dict[str, float | None]:
@@ -37,7 +33,7 @@ def nearest_neighbour(vectors: torch.Tensor, items: Sequence[dict]) -> dict[str,
     """1-NN accuracy of the test NeRFs against the other test objects' NeRFs in the seen architectures."""
     test = [i for i, it in enumerate(items) if it["split"] == "test"]
     gallery = [i for i in test if items[i]["preset"] in SEEN]
-    x = _unit(vectors)
+    x = unit(vectors, np.float64)
     sim = x[test] @ x[gallery].T
     obj = np.array([items[i]["object"] for i in test])
     sim[obj[:, None] == np.array([items[i]["object"] for i in gallery])[None]] = -np.inf
@@ -49,7 +45,7 @@ def nearest_neighbour(vectors: torch.Tensor, items: Sequence[dict]) -> dict[str,
 def other_object_map(vectors: torch.Tensor, items: Sequence[dict]) -> float:
     """Class mAP of the test NeRFs ranking the test NeRFs of the other objects."""
     test = [i for i, it in enumerate(items) if it["split"] == "test"]
-    x = _unit(vectors[test])
+    x = unit(vectors[test], np.float64)
     cats = np.array([items[i]["category"] for i in test])
     obj = np.array([items[i]["object"] for i in test])
     sim = x @ x.T
@@ -69,7 +65,7 @@ def k_shot(
 ) -> dict[str, float | None] | None:
     """Nearest-class-mean accuracy with ``k`` labelled objects per category, mean over ``draws`` draws
     (None when some category has too few objects)."""
-    x = _unit(vectors)
+    x = unit(vectors, np.float64)
     cats = sorted({it["category"] for it in items})
 
     def objects(split: str) -> dict[str, list[str]]:
@@ -96,7 +92,7 @@ def k_shot(
         shots = {c: set(rng.choice(sorted(pool[c]), k, replace=False)) for c in cats}
         labelled = {o for s in shots.values() for o in s}
         means = np.stack([x[np.isin(obj, list(shots[c])) & seen].mean(0) for c in cats])
-        pred = (x[test] @ _unit(torch.from_numpy(means)).T).argmax(1)
+        pred = (x[test] @ unit(means, np.float64).T).argmax(1)
         keep = np.array([not (from_test and items[i]["object"] in labelled) for i in test])
         for key, value in _by_arch(pred[keep] == truth[keep], presets[keep]).items():
             if value is not None:

@@ -58,7 +58,7 @@ def metric(results: dict, path: str) -> float | None:
     return _get(results, *path.split("."))
 
 
-def _tracks(s: dict) -> dict[str, dict]:
+def summary_tracks(s: dict) -> dict[str, dict]:
     """A summary's tracks (a summary from before the tracks holds the aligned track alone)."""
     return s.get("tracks") or {"aligned": s}
 
@@ -224,7 +224,7 @@ def _track_section(name: str, track: dict, epochs: int) -> list[str]:
 def _stages(s: dict) -> list[str]:
     t = s["timings"]
     rows, rates = [], {}
-    for name, track in _tracks(s).items():
+    for name, track in summary_tracks(s).items():
         zt = t.get(f"{name}/zoo") or (t.get("zoo") if name == "aligned" else None)
         if zt:
             rates[name] = 60 * zt["nerfs"] / zt["seconds"]
@@ -251,7 +251,7 @@ def _stages(s: dict) -> list[str]:
 def _seeds(summaries: list[dict]) -> list[str]:
     rows = []
     for x in summaries:
-        for name, track in _tracks(x).items():
+        for name, track in summary_tracks(x).items():
             r = track["results"].get("l_rec_con")
             if not r:
                 continue
@@ -301,7 +301,7 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
         f"Goals: {GOALS}.",
         "",
     ]
-    for name, track in _tracks(s).items():
+    for name, track in summary_tracks(s).items():
         lines += _track_section(name, track, cfg["epochs"])
     lines += _stages(s)
     if len(summaries) > 1:

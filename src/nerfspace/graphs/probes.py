@@ -21,16 +21,8 @@ import torch
 
 from nerfspace import fields
 from nerfspace.archs import ArchSpec
+from nerfspace.probe import PROBE_POINTS, squash
 from nerfspace.render import cell_index
-
-# A 16^3 grid spanning the objects (a placed object's longest side is at most 1.15 scene units). Measured
-# on the 130-object benchmark zoo (L_R+C, 30 epochs, seed 0), test recall@1 seen pairs / unseen -> seen /
-# classification seen: 32 random points 0.37 / - / 0.36; 32 + a 4^3 grid over +-0.44, 0.49 / - / 0.54;
-# 32 + an 8^3 grid over +-0.44, 0.55 / 0.59 / 0.68; this grid, masked, all rows asinh, 0.80 / 0.86 / 0.65;
-# this grid, masked, outputs as RGB and sigma / (1 + sigma), the default, 0.98 / 0.94 / 0.63.
-_GRID = torch.linspace(-0.6, 0.6, 16)
-PROBE_POINTS = torch.cartesian_prod(_GRID, _GRID, _GRID)
-N_PROBES = PROBE_POINTS.shape[0]
 
 
 def probe_activations(
@@ -56,7 +48,7 @@ def probe_activations(
         rgb, sigma = fields.outputs(h)
         first_out = probe.shape[0] - spec.out_pad
         probe[first_out : first_out + 3] = rgb.T
-        probe[first_out + 3] = sigma / (1 + sigma)
+        probe[first_out + 3] = squash(sigma)
     if occupancy is not None:
         probe = probe * occupancy.reshape(-1).cpu()[cell_index(PROBE_POINTS, occupancy.shape[-1])]
     return probe.contiguous()

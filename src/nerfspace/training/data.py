@@ -1,41 +1,31 @@
-"""What training reads from a zoo: for every NeRF its parameter graph and its render targets.
+"""What training reads from a zoo: for every NeRF its encoder inputs and its render targets.
 
 Targets are the NeRF's own renders (the rendering loss learns to re-render the NeRF, not the object):
 ``TARGET_VIEWS`` orbit views of ``TARGET_SIZE`` px, kept as foreground rays (non-zero opacity) with
-their colours, plus the NeRF's occupancy grid. Both graphs and targets are cached under the zoo's
-cache folder, keyed by the NeRF file's content hash, so each is computed once per NeRF.
+their colours, plus the NeRF's occupancy grid. Inputs and targets are cached under the zoo's cache
+folder, keyed by the NeRF file's content hash, so each is computed once per NeRF.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch_geometric.data import Data
 
 from nerfspace.cache import cached_tensors, file_hash
+from nerfspace.encoders.inputs import cached_inputs, collate
 from nerfspace.errors import InputError
-from nerfspace.graphs.cache import cached_graph
 from nerfspace.render import camera_rays, orbit_cameras, pack_bits, render_rays, unpack_bits
-from nerfspace.zoo.build import load_manifest, zoo_metadata
+from nerfspace.zoo.items import Item
 from nerfspace.zoo.storage import load_nerf
 
 TARGET_VIEWS = 8
 TARGET_SIZE = 32
 MIN_OPACITY = 1e-3  # a ray counts as foreground above this
 TARGET_KEYS = ("origins", "dirs", "rgb", "occupancy", "occupancy_res")
-
-
-@dataclass
-class Item:
-    """One NeRF of a zoo: its object, category, preset, split and file."""
-
-    object: str
-    category: str
-    preset: str
-    split: str
-    file: Path
 
 
 @dataclass
@@ -46,24 +36,6 @@ class Targets:
     dirs: torch.Tensor  # [N, 3]
     rgb: torch.Tensor  # [N, 3]
     occupancy: torch.Tensor  # [R, R, R] bool
-
-
-def zoo_items(zoo: Path) -> list[Item]:
-    """Every planned NeRF of a zoo whose file exists, with its object's category and split; its header
-    is read, so a damaged file or one of another scale than the zoo's fails here, before any work."""
-    zoo = Path(zoo)
-    manifest = load_manifest(zoo)
-    objects = {o["id"]: o for o in manifest["objects"]}
-    items = []
-    for n in manifest["nerfs"]:
-        path = zoo / n["file"]
-        if path.exists():
-            zoo_metadata(zoo, manifest, n)
-            o = objects[n["object"]]
-            items.append(Item(n["object"], o["category"], n["preset"], o["split"], path))
-    if not items:
-        raise InputError(f"{zoo}: the zoo holds no NeRF file yet")
-    return items
 
 
 def render_targets(nerf_file: Path) -> Targets:
@@ -79,7 +51,7 @@ def render_targets(nerf_file: Path) -> Targets:
 
 
 class ZooCache:
-    """Graphs and targets of a zoo's NeRFs, cached in ``cache_dir`` by content hash."""
+    """Encoder inputs and render targets of a zoo's NeRFs, cached in ``cache_dir`` by content hash."""
 
     def __init__(self, cache_dir: Path):
         self.dir = Path(cache_dir)
@@ -90,8 +62,9 @@ class ZooCache:
             self._digests[path] = file_hash(path)
         return self._digests[path]
 
-    def graph(self, item: Item) -> Data:
-        return cached_graph(item.file, self.dir, self.digest(item.file))
+    def inputs(self, items: Sequence[Item], needs: Sequence[str]) -> dict[str, Any]:
+        """One batch of the encoder inputs ``needs`` names, of ``items``."""
+        return collate([cached_inputs(it.file, self.dir, needs, self.digest(it.file)) for it in items])
 
     def targets(self, item: Item) -> Targets:
         def build():

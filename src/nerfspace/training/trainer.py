@@ -1,7 +1,7 @@
 """The training loop: L_R, L_C or L_R+C on a zoo's seen architectures, with validation, best/last
 checkpoints, resume, CSV and TensorBoard logs.
 
-Each step takes 4 objects × 2 seen architectures (8 graphs); the architecture pair cycles through
+Each step takes 4 objects × 2 seen architectures (8 NeRFs); the architecture pair cycles through
 (mlp, triplane), (triplane, hash), (mlp, hash). An epoch visits every training object once.
 """
 
@@ -18,26 +18,21 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch_geometric.data import Batch
 
 from nerfspace.archs import SCENE_BOX, SEEN
 from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
+from nerfspace.checkpoint import load_into, load_resume, load_weights, save_resume, save_weights
 from nerfspace.decoder import DecoderConfig, ImplicitDecoder
-from nerfspace.encoder import EncoderConfig, GMNEncoder, encoder_config
+from nerfspace.encoders import DEFAULT_PRESET, ComposedEncoder, Composition, preset, upgrade_legacy
+from nerfspace.encoders.inputs import to_device
 from nerfspace.errors import InputError
-from nerfspace.evaluation.retrieval import mean_recall, pair_recall
 from nerfspace.losses import CONTRASTIVE_WEIGHT, LOSSES, SigLIP, rendering_loss
+from nerfspace.metrics import mean_recall, pair_recall
 from nerfspace.render import cell_centers, render_rays
 from nerfspace.seeding import derive_seed
-from nerfspace.training.checkpoint import (
-    load_into,
-    load_resume,
-    load_weights,
-    save_resume,
-    save_weights,
-)
-from nerfspace.training.data import Item, ZooCache, zoo_items
+from nerfspace.training.data import ZooCache
 from nerfspace.zoo.fitting import psnr
+from nerfspace.zoo.items import Item, zoo_items
 
 MAX_LR = 1.0  # a peak learning rate above this is a typo, not a setting
 
@@ -46,7 +41,7 @@ MAX_LR = 1.0  # a peak learning rate above this is a typo, not a setting
 class TrainConfig:
     loss: str = "l_rec_con"
     epochs: int = 20
-    encoder: EncoderConfig = field(default_factory=lambda: encoder_config("small"))
+    encoder: Composition = field(default_factory=lambda: preset(DEFAULT_PRESET))
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     lr: float = 1e-3
     weight_decay: float = 1e-2
@@ -74,12 +69,13 @@ class TrainConfig:
         return self.loss in ("l_con", "l_rec_con")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "encoder": self.encoder.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """The config a run stored (its encoder converted if from before compositions)."""
         d = dict(d)
-        d["encoder"] = EncoderConfig(**d["encoder"])
+        d["encoder"] = Composition.from_dict(upgrade_legacy(d["encoder"], {})[0])
         d["decoder"] = DecoderConfig(**d["decoder"])
         return cls(**d)
 
@@ -89,12 +85,13 @@ RAYS_PER_SCALE = {"small": (128, 256), "paper": (512, 1024)}  # rays per NeRF a 
 
 def train_config(loss: str, scale: str = "small", encoder: str | None = None, **kw) -> TrainConfig:
     """The training settings of a scale (rays per NeRF a step) with an encoder preset (default: the
-    scale's); other ``TrainConfig`` fields pass through ``kw``."""
+    scale's name, `small` or `paper`); other ``TrainConfig`` fields pass through ``kw``."""
     if scale not in RAYS_PER_SCALE:
         raise InputError(f"--scale must be one of {', '.join(RAYS_PER_SCALE)}, got {scale!r}")
     rays, empty = RAYS_PER_SCALE[scale]
-    enc = encoder_config(encoder or scale)
-    return TrainConfig(loss=loss, encoder=enc, rays_per_nerf=rays, empty_points=empty, **kw)
+    return TrainConfig(
+        loss=loss, encoder=preset(encoder or scale), rays_per_nerf=rays, empty_points=empty, **kw
+    )
 
 
 class Model(nn.Module):
@@ -102,8 +99,8 @@ class Model(nn.Module):
 
     def __init__(self, cfg: TrainConfig):
         super().__init__()
-        self.encoder = GMNEncoder(cfg.encoder)
-        self.decoder = ImplicitDecoder(cfg.encoder.embed_dim, cfg.decoder)
+        self.encoder = ComposedEncoder(cfg.encoder)
+        self.decoder = ImplicitDecoder(cfg.encoder.width, cfg.decoder)
         self.siglip = SigLIP()
 
 
@@ -176,7 +173,7 @@ def compute_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its parts for one batch of (object index, item)."""
     items = [it for _, it in members]
-    z = model.encoder(Batch.from_data_list([cache.graph(it) for it in items]).to(cfg.device))
+    z = model.encoder(to_device(cache.inputs(items, cfg.encoder.needs), cfg.device))
     parts: dict[str, torch.Tensor] = {}
     if cfg.uses_rendering:
         o, d, rgb, occ, empty = _rendering_batch(cache, items, cfg, gen)
@@ -202,7 +199,7 @@ def validate(model: Model, cache: ZooCache, data: RunData, cfg: TrainConfig) -> 
     items = [it for _, it in members]
     z = torch.cat(
         [
-            model.encoder(Batch.from_data_list([cache.graph(it) for it in items[i : i + 32]]).to(cfg.device))
+            model.encoder(to_device(cache.inputs(items[i : i + 32], cfg.encoder.needs), cfg.device))
             for i in range(0, len(items), 32)
         ]
     )
@@ -280,13 +277,14 @@ def train(
         if not (ckpt_dir / "resume.pt").exists():
             raise InputError(f"{out}: nothing to resume (no checkpoints/resume.pt)")
         try:
-            saved = TrainConfig.from_dict(json.loads(config_path.read_text())["train"])
+            raw = json.loads(config_path.read_text())["train"]
+            saved = TrainConfig.from_dict(raw)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"{config_path}: missing or unreadable run config ({e})") from e
         if saved.encoder != cfg.encoder or saved.decoder != cfg.decoder or saved.loss != cfg.loss:
             raise InputError(
-                f"{out}: this run was trained with loss {saved.loss} and encoder {saved.encoder}; "
-                f"the command asks for loss {cfg.loss} and encoder {cfg.encoder}"
+                f"{out}: this run was trained with loss {saved.loss} and encoder {saved.encoder.describe()}; "
+                f"the command asks for loss {cfg.loss} and encoder {cfg.encoder.describe()}"
             )
         cfg = replace(saved, epochs=cfg.epochs, device=cfg.device)
     elif (ckpt_dir / "resume.pt").exists():
@@ -297,8 +295,8 @@ def train(
     data = run_data(zoo, cfg)
     cache = ZooCache(cache_dir or zoo / "cache")
     every = [it for group in (data.train, data.val) for v in group.values() for it in v.values()]
-    for i, it in enumerate(every):  # build every graph (and target) once, before the first step
-        cache.graph(it)
+    for i, it in enumerate(every):  # build every input (and target) once, before the first step
+        cache.inputs([it], cfg.encoder.needs)
         if cfg.uses_rendering:
             cache.targets(it)
         progress("cache", i + 1, len(every))
@@ -316,7 +314,12 @@ def train(
         sweep_temps(folder)
     if resume:
         state = load_resume(ckpt_dir / "resume.pt")
-        load_into(model, state["model"], ckpt_dir / "resume.pt")
+        if "parts" not in raw["encoder"] and state["epoch"] < cfg.epochs:
+            raise InputError(
+                f"{out}: a run from before encoder compositions cannot continue; start a new run"
+            )
+        _, weights = upgrade_legacy(raw["encoder"], state["model"])  # its weights are still read
+        load_into(model, weights, ckpt_dir / "resume.pt")
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start_epoch, step = state["epoch"], state["step"]

@@ -1,5 +1,7 @@
 """Checkpoints of a run. ``RUN/checkpoints/{best,last}.safetensors`` hold the model weights and, in
-one sorted-JSON metadata key, the run's config, epoch and validation metrics: what `embed` needs.
+one sorted-JSON metadata key, the run's config (its encoder composition under ``train.encoder``), epoch
+and validation metrics: what an `Encoder` needs. Checkpoints from before compositions are converted on
+load (`nerfspace.encoders.upgrade_legacy`).
 ``RUN/checkpoints/resume.pt`` adds the optimizer, schedule and step for ``--resume``; it is our own
 file and is read with ``weights_only=True`` all the same.
 """
@@ -12,6 +14,7 @@ from pathlib import Path
 import torch
 
 from nerfspace.atomic import atomic_write_bytes
+from nerfspace.encoders import upgrade_legacy
 from nerfspace.errors import FileFormatError, InputError
 from nerfspace.tagged import read_tagged, write_tagged
 
@@ -37,8 +40,14 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Weights and metadata of a checkpoint file; a clear error for anything else."""
-    return read_tagged(path, FORMAT, "nerfspace encoder checkpoint")
+    """Weights and metadata of a checkpoint file (converted if from before compositions); a clear error
+    for anything else."""
+    state, meta = read_tagged(path, FORMAT, "nerfspace encoder checkpoint")
+    encoder = meta.get("train", {}).get("encoder") if isinstance(meta.get("train"), dict) else None
+    if not isinstance(encoder, dict):
+        raise InputError(f"{path}: checkpoint metadata lacks the encoder's composition (train.encoder)")
+    meta["train"]["encoder"], state = upgrade_legacy(encoder, state)
+    return state, meta
 
 
 def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:

@@ -31,11 +31,11 @@ from nerfspace.evaluation.evaluate import EvalConfig, evaluate, evaluate_embeddi
 from nerfspace.evaluation.field_features import FIELD_BASELINES, field_embeddings
 from nerfspace.evaluation.tables import write_overview
 from nerfspace.report.html import write_report
-from nerfspace.training.data import Item, zoo_items
 from nerfspace.training.trainer import train, train_config
 from nerfspace.zoo import ZooConfig, build_zoo
 from nerfspace.zoo.captures import CAPTURE_MODES, CaptureConfig
 from nerfspace.zoo.fitting import FitConfig, fit_config
+from nerfspace.zoo.items import Item, zoo_items
 
 # name -> (loss, encoder preset)
 RUNS = {

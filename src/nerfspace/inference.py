@@ -1,0 +1,115 @@
+"""The inference layer: `Encoder`, a trained encoder loaded once from its checkpoint (its composition,
+weights and the checkpoint's hash), which embeds zoos, NeRF files and NeRFs in memory. Embed, evaluate,
+retrieve and the demo all go through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from nerfspace.cache import file_hash
+from nerfspace.checkpoint import load_into, load_weights, resolve_checkpoint
+from nerfspace.embeddings import Embeddings
+from nerfspace.encoders import ComposedEncoder, Composition
+from nerfspace.encoders.inputs import cached_inputs, collate, nerf_inputs
+from nerfspace.errors import InputError
+from nerfspace.zoo.items import zoo_items
+from nerfspace.zoo.storage import NeRF, load_nerf
+
+PREFIX = "encoder."  # the encoder's weights in a run's checkpoint (beside the decoder's and SigLIP's)
+
+
+@dataclass
+class Encoder:
+    module: ComposedEncoder
+    path: Path  # the checkpoint file
+    checkpoint: str  # its sha256: what embeddings made by it record
+    meta: dict  # the checkpoint's metadata (run config, epoch, validation metrics)
+
+    @classmethod
+    def load(cls, checkpoint: Path, fused: bool = False) -> Encoder:
+        """The encoder of a checkpoint file or run folder, in eval mode; ``fused``: GMN parts run the
+        opt-in CPU inference kernel."""
+        path = resolve_checkpoint(checkpoint)
+        state, meta = load_weights(path)
+        try:
+            composition = Composition.from_dict(meta["train"]["encoder"])
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from e
+        module = ComposedEncoder(composition, fused)
+        load_into(module, {k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)}, path)
+        return cls(module.eval(), path, file_hash(path), meta)
+
+    @property
+    def composition(self) -> Composition:
+        return self.module.composition
+
+    @torch.no_grad()
+    def embed_nerfs(self, nerfs: Sequence[NeRF]) -> torch.Tensor:
+        """Embeddings [len(nerfs), width] of NeRFs in memory."""
+        return self.module(collate([nerf_inputs(n, self.composition.needs) for n in nerfs]))
+
+    @torch.no_grad()
+    def embed(
+        self, inputs: Sequence[Path], batch_size: int = 32, progress: Callable[[int, int], None] | None = None
+    ) -> Embeddings:
+        """Embed every NeRF of ``inputs``: zoo folders (their inputs cached in the zoo) and NeRF files."""
+        todo = self._sources(inputs)
+        vectors = []
+        for i in range(0, len(todo), batch_size):
+            vectors.append(self.module(collate([make() for _, make in todo[i : i + batch_size]])))
+            if progress:
+                progress(min(i + batch_size, len(todo)), len(todo))
+        return Embeddings(
+            torch.cat(vectors), [t[0] for t in todo], self.composition.to_dict(), self.checkpoint
+        )
+
+    def check(self, emb: Embeddings, source: Path) -> None:
+        """Refuse embeddings that another encoder made."""
+        if emb.checkpoint != self.checkpoint:
+            raise InputError(
+                f"{source}: embeddings come from another encoder (checkpoint {emb.checkpoint[:12]}), not "
+                f"{self.path}'s ({self.checkpoint[:12]}); embed them with this encoder"
+            )
+
+    def _sources(self, inputs: Sequence[Path]) -> list[tuple[dict, Callable[[], dict]]]:
+        """(item, its inputs' maker) for every NeRF of the given zoos and NeRF files (each file read once,
+        here, so that a bad one fails before any work)."""
+        needs = self.composition.needs
+        out = []
+        for inp in map(Path, inputs):
+            if inp.is_dir():
+                for it in zoo_items(inp):
+                    item = {
+                        "object": it.object,
+                        "category": it.category,
+                        "preset": it.preset,
+                        "split": it.split,
+                    }
+                    out.append(
+                        (
+                            {**item, "file": str(it.file)},
+                            partial(cached_inputs, it.file, inp / "cache", needs),
+                        )
+                    )
+            elif inp.exists():
+                nerf = load_nerf(inp)
+                m = nerf.meta
+                item = {
+                    "object": m.get("object_id", inp.stem),
+                    "category": m.get("category", ""),
+                    "split": "",
+                }
+                out.append(
+                    ({**item, "preset": nerf.preset, "file": str(inp)}, partial(nerf_inputs, nerf, needs))
+                )
+            else:
+                raise InputError(f"{inp}: no such zoo folder or NeRF file")
+        if not out:
+            raise InputError("nothing to embed")
+        return out
