@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from nerfspace.archs import PRESETS
+from nerfspace.encoders import Composition
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -222,13 +223,20 @@ def _encoder_ablation_md(a: dict | None) -> list[str]:
 def _train_speed_md(t: dict | None) -> list[str]:
     if not t:
         return []
+    e = t["encoder"]
+    if "parts" in e:
+        encoder = Composition.from_dict(e).describe()
+        cached_inputs = f"encoder inputs {t['inputs_ms_per_nerf']:.0f}"
+    else:  # a result from before encoder compositions: a GMN, its graph the only cached input
+        encoder = f"GMN {e['hidden']}/{e['blocks']}/{e['embed_dim']}"
+        cached_inputs = f"graph {t['graph_ms_per_nerf']:.0f}"
     lines = [
         "## Encoder training cost (small scale, CPU)",
         "",
         f"`{t['command']}` ({t['date']}, {t['threads']} threads, {t['nerfs']} NeRFs of the seen"
-        f" presets; encoder {t['encoder']['hidden']}/{t['encoder']['blocks']}/{t['encoder']['embed_dim']}).",
+        f" presets; encoder {encoder}).",
         "",
-        f"Cache, once per NeRF: encoder inputs {t['inputs_ms_per_nerf']:.0f} ms, render targets"
+        f"Cache, once per NeRF: {cached_inputs} ms, render targets"
         f" {t['targets_ms_per_nerf']:.0f} ms. Peak memory {t['peak_rss_mb']:.0f} MB.",
         "",
         "| loss | s / step (4 objects x 2 architectures) | steps / epoch (13 x 10 zoo)"

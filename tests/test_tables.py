@@ -64,3 +64,20 @@ def test_two_tracks_with_the_best_baseline_beside_the_learned_method(tmp_path):
     assert "L_R+C beats the best no-learning baseline on" in md
     page = write_overview(tmp_path / "report.html", "t", summary["tracks"], {}).read_text()
     assert page.count("<table>") == 2 and "field-invariant" in page
+
+
+def test_a_result_from_before_the_field_baselines_claims_no_comparison():
+    old = _track(1.0)
+    del old["baselines"]["field"]
+    summary = {
+        "date": "2026-11-29",
+        "config": {"objects_per_class": 2, "fit_steps": 10, "epochs": 1, "seed": 0},
+        **old,
+        "timings": {"zoo": {"seconds": 60.0, "nerfs": 130}},
+        "peak_memory_mb": 100.0,
+        "machine": {"cpu": "x86_64", "torch": "2", "threads": 2},
+    }
+    md = "\n".join(benchmark_markdown([summary]))
+    assert "### Track: aligned" in md
+    assert "best no-learning baseline (per column)" not in md
+    assert "predates them" in md and "beats the best no-learning baseline" not in md

@@ -81,13 +81,14 @@ def _method_rows(track: dict) -> list[list[str]]:
         rows.append(
             [NAMES.get(name, name), *(_pct(metric(r, p)) for p in METRICS), _pct(r["arch_identifiability"])]
         )
-    rows.append(
-        [
-            "best no-learning baseline (per column)",
-            *(_pct(best[p][0]) if p in best else "–" for p in METRICS),
-            "",
-        ]
-    )
+    if best:  # results from before the field baselines have none
+        rows.append(
+            [
+                "best no-learning baseline (per column)",
+                *(_pct(best[p][0]) if p in best else "–" for p in METRICS),
+                "",
+            ]
+        )
     for name, r in track["baselines"].get("field", {}).items():
         rows.append(
             [
@@ -137,6 +138,8 @@ def _goals(name: str, track: dict) -> list[str]:
         out.append(
             f"- L_R+C beats the best no-learning baseline on {len(wins)} of {len(best)} metrics"
             + (f" ({', '.join(wins)})" if wins else "")
+            if best
+            else "- no no-learning field baselines in this run (it predates them)"
         )
     probe = _get(
         track["baselines"].get("field", {}), "field-probe", "retrieval", "recall@1", "unseen_to_seen"
