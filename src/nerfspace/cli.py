@@ -481,12 +481,8 @@ def _bar_callback(bar: Progress, label: str):
     return update
 
 
-def _pct(v) -> str:
-    return "–" if v is None else f"{100 * v:.1f}"
-
-
 def _print_headline(results: dict, title: str) -> None:
-    from nerfspace.report.html import headline_rows
+    from nerfspace.report.html import headline_rows, pct
 
     table = Table("metric", "%", title=title)
     for name, value in headline_rows(results):
@@ -496,7 +492,7 @@ def _print_headline(results: dict, title: str) -> None:
     table = Table("architecture", "seen?", "classification %", title="per architecture (test split)")
     for a in PRESETS:
         if a in per_arch:
-            table.add_row(a, "seen" if a in SEEN else "unseen", _pct(per_arch[a]))
+            table.add_row(a, "seen" if a in SEEN else "unseen", pct(per_arch[a]))
     out.print(table)
 
 
@@ -632,15 +628,16 @@ def _print_versus_baseline(results: dict, title: str) -> None:
     """Every metric of the learned encoder beside the best no-learning baseline of the same NeRFs."""
     from nerfspace.demo import headline
     from nerfspace.evaluation.tables import METRICS, metric
+    from nerfspace.report.html import pct
 
     best = headline(results)["best_baseline"]
     table = Table("metric", "learned %", "best no-learning %", "baseline", title=title)
     for path, name in METRICS.items():
         b = best.get(path)
-        table.add_row(name, _pct(metric(results, path)), _pct(b and b["value"]), b["method"] if b else "")
-    chance = _pct(results["arch_chance"])
+        table.add_row(name, pct(metric(results, path)), pct(b and b["value"]), b["method"] if b else "")
+    chance = pct(results["arch_chance"])
     table.add_row(
-        f"architecture identifiability (chance {chance})", _pct(results["arch_identifiability"]), "", ""
+        f"architecture identifiability (chance {chance})", pct(results["arch_identifiability"]), "", ""
     )
     out.print(table)
 

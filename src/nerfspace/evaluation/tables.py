@@ -10,7 +10,7 @@ from pathlib import Path
 from nerfspace.archs import PRESETS, SEEN
 from nerfspace.atomic import atomic_write_bytes
 from nerfspace.report import figures
-from nerfspace.report.html import image, page, table
+from nerfspace.report.html import image, page, pct, table
 
 NAMES = {
     "l_rec": "L_R",
@@ -23,10 +23,6 @@ TRACK_TITLES = {
     "independent": "independent captures (every NeRF its own pose, cameras and light)",
 }
 GOALS = "classification >= 90 % seen, >= 85 % unseen; recall@1 >= 80 % seen pairs, >= 60 % unseen -> seen"
-
-
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.1f}"
 
 
 def _get(d: dict | None, *keys: str) -> float | None:
@@ -79,13 +75,13 @@ def _method_rows(track: dict) -> list[list[str]]:
     rows = []
     for name, r in track["results"].items():
         rows.append(
-            [NAMES.get(name, name), *(_pct(metric(r, p)) for p in METRICS), _pct(r["arch_identifiability"])]
+            [NAMES.get(name, name), *(pct(metric(r, p)) for p in METRICS), pct(r["arch_identifiability"])]
         )
     if best:  # results from before the field baselines have none
         rows.append(
             [
                 "best no-learning baseline (per column)",
-                *(_pct(best[p][0]) if p in best else "–" for p in METRICS),
+                *(pct(best[p][0]) if p in best else "–" for p in METRICS),
                 "",
             ]
         )
@@ -93,13 +89,13 @@ def _method_rows(track: dict) -> list[list[str]]:
         rows.append(
             [
                 f"{name} (no learning)",
-                *(_pct(metric(r, p)) for p in METRICS),
-                _pct(r.get("arch_identifiability")),
+                *(pct(metric(r, p)) for p in METRICS),
+                pct(r.get("arch_identifiability")),
             ]
         )
     if "render_then_classify" in track["baselines"]:
         rtc = {"classification": track["baselines"]["render_then_classify"]["accuracy"]}
-        rows.append(["render-then-classify (CNN on 4 views)", *(_pct(metric(rtc, p)) for p in METRICS), "–"])
+        rows.append(["render-then-classify (CNN on 4 views)", *(pct(metric(rtc, p)) for p in METRICS), "–"])
     return rows
 
 
@@ -121,7 +117,7 @@ def _goals(name: str, track: dict) -> list[str]:
 
         def line(what: str, value: float | None, goal: float) -> str:
             met = "met" if value is not None and value >= goal else "**not met**"
-            return f"- L_R+C {what}: {_pct(value)} % (goal >= {100 * goal:.0f} %): {met}"
+            return f"- L_R+C {what}: {pct(value)} % (goal >= {100 * goal:.0f} %): {met}"
 
         out += [
             line("classification, seen architectures", c["seen"], 0.90),
@@ -132,7 +128,7 @@ def _goals(name: str, track: dict) -> list[str]:
         if "l_rec" in r:
             a, b = main["arch_identifiability"], r["l_rec"]["arch_identifiability"]
             verdict = "less identifiable, as the paper claims" if a < b else "**not** less identifiable"
-            out.append(f"- architecture identifiability: L_R+C {_pct(a)} % vs L_R {_pct(b)} %: {verdict}")
+            out.append(f"- architecture identifiability: L_R+C {pct(a)} % vs L_R {pct(b)} %: {verdict}")
         best = best_baseline(track)
         wins = [METRICS[p] for p in best if (metric(main, p) or 0) > best[p][0]]
         out.append(
@@ -147,7 +143,7 @@ def _goals(name: str, track: dict) -> list[str]:
     if name == "independent" and probe is not None:
         ok = "yes" if probe <= 0.5 else "**no**: the captures are too tame"
         out.append(
-            f"- the track discriminates: field-probe recall@1 unseen -> seen {_pct(probe)} % (<= 50 %): {ok}"
+            f"- the track discriminates: field-probe recall@1 unseen -> seen {pct(probe)} % (<= 50 %): {ok}"
         )
     return out
 
@@ -160,9 +156,9 @@ def _per_arch(track: dict) -> list[str]:
     rows = []
     for a in PRESETS:
         row = [a, "seen" if a in SEEN else "unseen"]
-        row += [_pct(track["results"][n]["classification"]["per_arch"].get(a)) for n in names]
-        row += [_pct(r["classification"]["per_arch"].get(a)) for r in field.values()]
-        row += [_pct(rtc.get(a)), _pct(raw.get(a))]
+        row += [pct(track["results"][n]["classification"]["per_arch"].get(a)) for n in names]
+        row += [pct(r["classification"]["per_arch"].get(a)) for r in field.values()]
+        row += [pct(rtc.get(a)), pct(raw.get(a))]
         rows.append(row)
     head = [
         "arch",
@@ -219,7 +215,7 @@ def _track_section(name: str, track: dict, epochs: int) -> list[str]:
     head = ["method", *METRICS.values(), "arch. identifiable"]
     lines += _md_table(head, _method_rows(track))
     chance = next(iter(track["results"].values()), {}).get("arch_chance")
-    lines += ["", f"Architecture identifiability: chance {_pct(chance)} %.", "", *_goals(name, track), ""]
+    lines += ["", f"Architecture identifiability: chance {pct(chance)} %.", "", *_goals(name, track), ""]
     lines += [*_per_arch(track), "", *_costs(track), ""]
     return lines
 
@@ -266,12 +262,12 @@ def _seeds(summaries: list[dict]) -> list[str]:
                     name,
                     x.get("date", ""),
                     str(x["config"]["objects_per_class"]),
-                    _pct(r["classification"]["seen"]),
-                    _pct(r["classification"]["unseen"]),
-                    _pct(r["retrieval"]["recall@1"]["seen"]),
-                    _pct(r["retrieval"]["recall@1"]["unseen_to_seen"]),
-                    f"{_pct(probe[0])} ({probe[1]})" if probe else "–",
-                    _pct(track["baselines"]["render_then_classify"]["accuracy"]["seen"]),
+                    pct(r["classification"]["seen"]),
+                    pct(r["classification"]["unseen"]),
+                    pct(r["retrieval"]["recall@1"]["seen"]),
+                    pct(r["retrieval"]["recall@1"]["unseen_to_seen"]),
+                    f"{pct(probe[0])} ({probe[1]})" if probe else "–",
+                    pct(track["baselines"]["render_then_classify"]["accuracy"]["seen"]),
                 ]
             )
     head = [

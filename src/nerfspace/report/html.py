@@ -12,7 +12,8 @@ from nerfspace.atomic import atomic_write_bytes
 from nerfspace.report import figures
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
+    """A fraction as a percent with one decimal; '–' for a value not measured."""
     return "–" if v is None else f"{100 * v:.1f}"
 
 
@@ -27,30 +28,30 @@ def headline_rows(results: dict) -> list[list[str]]:
     """The headline table (also printed by the CLI): metric, value in %."""
     c, r = results["classification"], results["retrieval"]
     rows = [
-        ["classification, seen architectures", _pct(c["seen"])],
-        ["classification, unseen architectures", _pct(c["unseen"])],
+        ["classification, seen architectures", pct(c["seen"])],
+        ["classification, unseen architectures", pct(c["unseen"])],
     ]
     for k in (1, 5, 10):
         rows += [
-            [f"retrieval recall@{k}, seen pairs", _pct(r[f"recall@{k}"]["seen"])],
-            [f"retrieval recall@{k}, unseen -> seen", _pct(r[f"recall@{k}"]["unseen_to_seen"])],
+            [f"retrieval recall@{k}, seen pairs", pct(r[f"recall@{k}"]["seen"])],
+            [f"retrieval recall@{k}, unseen -> seen", pct(r[f"recall@{k}"]["unseen_to_seen"])],
         ]
     nb = results.get("neighbours")
     if nb:  # the metrics read off the space itself, no trained head
-        rows += [[f"1-NN classification, {k} architectures", _pct(nb["1nn"][k])] for k in ("seen", "unseen")]
+        rows += [[f"1-NN classification, {k} architectures", pct(nb["1nn"][k])] for k in ("seen", "unseen")]
         rows += [
             [
                 f"{k}-shot classification (nearest class mean), unseen architectures",
-                _pct((v or {}).get("unseen")),
+                pct((v or {}).get("unseen")),
             ]
             for k, v in nb["k_shot"].items()
         ]
-        rows.append(["class mAP over other objects", _pct(nb["map_other_objects"])])
+        rows.append(["class mAP over other objects", pct(nb["map_other_objects"])])
     rows += [
-        ["class-level mAP", _pct(r["map"])],
+        ["class-level mAP", pct(r["map"])],
         [
-            f"architecture identifiability (chance {_pct(results['arch_chance'])})",
-            _pct(results["arch_identifiability"]),
+            f"architecture identifiability (chance {pct(results['arch_chance'])})",
+            pct(results["arch_identifiability"]),
         ],
     ]
     return rows
@@ -65,8 +66,8 @@ def _sections(results: dict) -> list[tuple[str, str]]:
             [
                 a,
                 "seen" if a in SEEN else "unseen",
-                _pct(c["per_arch"][a]),
-                _pct(c["per_arch_classifier"].get(a)),
+                pct(c["per_arch"][a]),
+                pct(c["per_arch_classifier"].get(a)),
             ]
             for a in archs
         ],
@@ -74,7 +75,7 @@ def _sections(results: dict) -> list[tuple[str, str]]:
     pairs = r["pairs"]
     matrix = table(
         ["query \\ gallery", *archs],
-        [[a] + [_pct(pairs[f"{a}->{b}"]["1"]) if f"{a}->{b}" in pairs else "" for b in archs] for a in archs],
+        [[a] + [pct(pairs[f"{a}->{b}"]["1"]) if f"{a}->{b}" in pairs else "" for b in archs] for a in archs],
     )
     out = [
         ("Headline (%)", table(["metric", "value"], headline_rows(results))),
@@ -83,7 +84,7 @@ def _sections(results: dict) -> list[tuple[str, str]]:
     ]
     if "baselines" in results:
         b = results["baselines"]
-        rows = [[name, _pct(v["seen"]), _pct(v["unseen"]), v.get("note", "")] for name, v in b.items()]
+        rows = [[name, pct(v["seen"]), pct(v["unseen"]), v.get("note", "")] for name, v in b.items()]
         out.append(("Baselines (classification top-1 %)", table(["method", "seen", "unseen", "note"], rows)))
     if "seconds_per_nerf" in results:
         s = results["seconds_per_nerf"]
