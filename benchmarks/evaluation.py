@@ -4,7 +4,8 @@ and stores its summary as benchmarks/results/evaluation_seed<S>.json.
 
 python benchmarks/evaluation.py [--seed 0] [--out runs/benchmark] [--objects-per-class 20]
                                 [--fit-steps 400] [--epochs 30] [--workers 2]
-                                [--runs l_rec_con,l_rec,l_con,paper_recipe] [--tracks aligned,independent]
+                                [--runs l_rec_con,l_rec,l_con,paper_recipe,field_only]
+                                [--tracks aligned,independent]
 """
 
 from __future__ import annotations

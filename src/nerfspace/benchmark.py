@@ -43,6 +43,7 @@ RUNS = {
     "l_rec": ("l_rec", "small"),
     "l_con": ("l_con", "small"),
     "paper_recipe": ("l_rec_con", "paper"),
+    "field_only": ("l_rec_con", "field"),  # the small preset without its GMN part: what the GMN adds
 }
 
 

@@ -17,6 +17,7 @@ NAMES = {
     "l_con": "L_C",
     "l_rec_con": "L_R+C",
     "paper_recipe": "paper recipe (L_R+C, paper encoder)",
+    "field_only": "L_R+C, field encoder only (no GMN)",
 }
 TRACK_TITLES = {
     "aligned": "aligned captures (the paper's protocol: an object's NeRFs from the same views, one frame)",
