@@ -87,6 +87,12 @@ def test_bad_inputs_fail_with_one_line_and_write_nothing(zoo, tmp_path, capsys):
 
     assert main(["train", str(zoo), "--loss", "l_con", "--out", str(run), "--epochs", "1"]) == 0
     capsys.readouterr()
+    from nerfspace.locks import folder_lock
+
+    with folder_lock(run):  # another training of this run, still going
+        args = ["train", str(zoo), "--loss", "l_con", "--out", str(run), "--epochs", "2", "--resume"]
+        assert main(args) == 2
+        assert "in use by another nerfspace process" in capsys.readouterr().err
     args = ["train", str(zoo), "--out", str(run), "--resume", "--preset", "paper", "--loss", "l_con"]
     assert main(args) == 2
     assert "encoder" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from nerfspace.decoder import DecoderConfig, ImplicitDecoder
 from nerfspace.encoders import DEFAULT_PRESET, ComposedEncoder, Composition, preset, upgrade_legacy
 from nerfspace.encoders.inputs import to_device
 from nerfspace.errors import InputError
+from nerfspace.locks import folder_lock
 from nerfspace.losses import CONTRASTIVE_WEIGHT, LOSSES, SigLIP, rendering_loss
 from nerfspace.metrics import mean_recall, pair_recall
 from nerfspace.render import cell_centers, render_rays
@@ -266,33 +267,55 @@ def train(
     progress: Callable[[str, int, int], None] | None = None,
     cache_dir: Path | None = None,
 ) -> dict:
-    """Train an encoder on ``zoo`` into the run folder ``out``; returns the run's summary."""
+    """Train an encoder on ``zoo`` into the run folder ``out``; returns the run's summary. The folder is
+    locked while training: a second training into it is refused until this one ends."""
     zoo, out = Path(zoo), Path(out)
-    progress = progress or (lambda stage, done, total: None)
-    ckpt_dir = out / "checkpoints"
-    config_path = out / "config.json"
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; --out names a run folder")
-    if resume:
-        if not (ckpt_dir / "resume.pt").exists():
-            raise InputError(f"{out}: nothing to resume (no checkpoints/resume.pt)")
-        try:
-            raw = json.loads(config_path.read_text())["train"]
-            saved = TrainConfig.from_dict(raw)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{config_path}: missing or unreadable run config ({e})") from e
-        if saved.encoder != cfg.encoder or saved.decoder != cfg.decoder or saved.loss != cfg.loss:
-            raise InputError(
-                f"{out}: this run was trained with loss {saved.loss} and encoder {saved.encoder.describe()}; "
-                f"the command asks for loss {cfg.loss} and encoder {cfg.encoder.describe()}"
-            )
-        cfg = replace(saved, epochs=cfg.epochs, device=cfg.device)
-    elif (ckpt_dir / "resume.pt").exists():
+    resumable = (out / "checkpoints" / "resume.pt").exists()
+    if resume and not resumable:
+        raise InputError(f"{out}: nothing to resume (no checkpoints/resume.pt)")
+    if not resume and resumable:
         raise InputError(f"{out}: a run is already there; pass --resume to continue it or pick another --out")
+    saved_encoder = None
+    if resume:
+        cfg, saved_encoder = _resumed_config(out, cfg)
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
-
     data = run_data(zoo, cfg)
+    with folder_lock(out):  # every refusal comes before: a refused command creates no folder
+        return _train(zoo, out, cfg, data, saved_encoder, progress or (lambda *_: None), cache_dir)
+
+
+def _resumed_config(out: Path, cfg: TrainConfig) -> tuple[TrainConfig, dict]:
+    """The stored config of the run in ``out`` with the command's epochs and device, and its stored
+    encoder config; refused if the command asks for another loss or model."""
+    config_path = out / "config.json"
+    try:
+        raw = json.loads(config_path.read_text())["train"]
+        saved = TrainConfig.from_dict(raw)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{config_path}: missing or unreadable run config ({e})") from e
+    if saved.encoder != cfg.encoder or saved.decoder != cfg.decoder or saved.loss != cfg.loss:
+        raise InputError(
+            f"{out}: this run was trained with loss {saved.loss} and encoder {saved.encoder.describe()}; "
+            f"the command asks for loss {cfg.loss} and encoder {cfg.encoder.describe()}"
+        )
+    return replace(saved, epochs=cfg.epochs, device=cfg.device), raw["encoder"]
+
+
+def _train(
+    zoo: Path,
+    out: Path,
+    cfg: TrainConfig,
+    data: RunData,
+    saved_encoder: dict | None,
+    progress: Callable[[str, int, int], None],
+    cache_dir: Path | None,
+) -> dict:
+    """The training of `train`, its checks passed; ``saved_encoder``: the stored encoder config of the
+    run being resumed (None for a new run)."""
+    ckpt_dir = out / "checkpoints"
     cache = ZooCache(cache_dir or zoo / "cache")
     every = [it for group in (data.train, data.val) for v in group.values() for it in v.values()]
     for i, it in enumerate(every):  # build every input (and target) once, before the first step
@@ -312,20 +335,20 @@ def train(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     for folder in (out, ckpt_dir):  # temp files of checkpoint writes killed mid-way
         sweep_temps(folder)
-    if resume:
+    if saved_encoder is not None:
         state = load_resume(ckpt_dir / "resume.pt")
-        if "parts" not in raw["encoder"] and state["epoch"] < cfg.epochs:
+        if "parts" not in saved_encoder and state["epoch"] < cfg.epochs:
             raise InputError(
                 f"{out}: a run from before encoder compositions cannot continue; start a new run"
             )
-        _, weights = upgrade_legacy(raw["encoder"], state["model"])  # its weights are still read
+        _, weights = upgrade_legacy(saved_encoder, state["model"])  # its weights are still read
         load_into(model, weights, ckpt_dir / "resume.pt")
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start_epoch, step = state["epoch"], state["step"]
         best = _best_score(cfg, ckpt_dir / "best.safetensors", state["best"])
     else:
-        atomic_write_json(config_path, {"train": cfg.to_dict(), "zoo": str(zoo)})
+        atomic_write_json(out / "config.json", {"train": cfg.to_dict(), "zoo": str(zoo)})
     log = _Log(out, step)
 
     history: list[dict] = []
