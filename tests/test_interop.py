@@ -164,8 +164,14 @@ def test_gmnerf_import_matches_the_flat_parameters(tmp_path, capsys):
         torch.testing.assert_close(rgb[0], want_rgb, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(sigma[0], want_sigma, rtol=5e-4, atol=1e-5)
 
-    # a rerun resumes (nothing to redo); the pipeline's graph and encoder take the imported NeRFs
+    # a rerun resumes (nothing to redo), unless another import of the folder still runs
+    from nerfspace.locks import folder_lock
+
+    with folder_lock(tmp_path / "zoo"):
+        code, _, err = run(capsys, "import", "gmnerf", tmp_path / "src", tmp_path / "zoo")
+        assert code == 2 and "in use by another nerfspace process" in err
     assert run(capsys, "import", "gmnerf", tmp_path / "src", tmp_path / "zoo")[0] == 0
+    # the pipeline's graph and encoder take the imported NeRFs
     enc = GMN(GMNConfig(hidden=16, blocks=1, width=8)).eval()
     for arch in ("hash", "small_tp", "small_mlp"):
         nerf = load_nerf(tmp_path / "zoo" / "nerfs" / arch / "car_bb02.safetensors")

@@ -17,6 +17,7 @@ from nerfspace.archs import PRESETS, SCALES, ArchSpec, get_preset, load_spec
 from nerfspace.atomic import atomic_write_json
 from nerfspace.errors import InputError, ZooError
 from nerfspace.interop.gmnerf import SPEC_FILE, WEIGHTS_FILE, read_gmnerf_nerf
+from nerfspace.locks import LOCK_NAME, folder_lock
 from nerfspace.zoo.build import MANIFEST, SPLITS, ZOO_FORMAT, is_done, load_manifest, sweep_zoo
 from nerfspace.zoo.storage import save_nerf
 
@@ -159,16 +160,23 @@ def import_gmnerf(
     cfg: GmnerfImport = GmnerfImport(),
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Import (or resume importing) ``src`` into the zoo folder ``out``; returns the manifest."""
+    """Import (or resume importing) ``src`` into the zoo folder ``out``; returns the manifest. The folder
+    is locked while importing: a second import into it is refused until this one ends."""
     src, out = Path(src), Path(out)
     manifest = plan_import(src, cfg)
     sweep_zoo(out)
     if (out / MANIFEST).exists():
         if load_manifest(out)["config"] != manifest["config"]:
             raise ZooError(f"{out}: holds another zoo or import; use a new folder")
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
         raise InputError(f"{out}: exists and is not an empty folder")
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):  # checked before the lock is made
+        return _import(src, out, cfg, manifest, progress)
+
+
+def _import(
+    src: Path, out: Path, cfg: GmnerfImport, manifest: dict, progress: Callable[[int, int], None] | None
+) -> dict:
     atomic_write_json(out / MANIFEST, manifest)
     specs = {a: ArchSpec.from_dict(d) for a, d in manifest["config"]["specs"].items()}
     objects = {o["id"]: o for o in manifest["objects"]}
