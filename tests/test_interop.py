@@ -171,6 +171,18 @@ def test_gmnerf_import_matches_the_flat_parameters(tmp_path, capsys):
         code, _, err = run(capsys, "import", "gmnerf", tmp_path / "src", tmp_path / "zoo")
         assert code == 2 and "in use by another nerfspace process" in err
     assert run(capsys, "import", "gmnerf", tmp_path / "src", tmp_path / "zoo")[0] == 0
+    # a source that changed since is imported again; the others are left as they are
+    imported = {p: p.read_bytes() for p in (tmp_path / "zoo" / "nerfs").rglob("*.safetensors")}
+    changed = tmp_path / "zoo" / "nerfs" / "hash" / "chair_aa01.safetensors"
+    weights = tmp_path / "src" / "hash" / f"{CHAIR}/aa01" / "nerf_weights.pth"
+    torch.save(raw["hash", f"{CAR}/bb02"], weights)
+    assert run(capsys, "import", "gmnerf", tmp_path / "src", tmp_path / "zoo")[0] == 0
+    assert all(p.read_bytes() == b for p, b in imported.items() if p != changed)
+    again = load_nerf(changed)
+    rgb, sigma = fields.query(again.spec, again.batched(), x[None])
+    torch.testing.assert_close(
+        sigma[0], hand_forward(again.spec, raw["hash", f"{CAR}/bb02"], x)[1], rtol=5e-4, atol=1e-5
+    )
     # the pipeline's graph and encoder take the imported NeRFs
     enc = GMN(GMNConfig(hidden=16, blocks=1, width=8)).eval()
     for arch in ("hash", "small_tp", "small_mlp"):

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from nerfspace.archs import PRESETS, SCALES, ArchSpec, get_preset, load_spec
 from nerfspace.atomic import atomic_write_json
+from nerfspace.cache import file_hash
 from nerfspace.errors import InputError, ZooError
-from nerfspace.interop.gmnerf import SPEC_FILE, WEIGHTS_FILE, read_gmnerf_nerf
+from nerfspace.interop.gmnerf import GRID_FILE, SPEC_FILE, WEIGHTS_FILE, read_gmnerf_nerf
 from nerfspace.locks import LOCK_NAME, folder_lock
 from nerfspace.zoo.build import MANIFEST, SPLITS, ZOO_FORMAT, is_done, load_manifest, sweep_zoo
-from nerfspace.zoo.storage import save_nerf
+from nerfspace.zoo.storage import read_metadata, save_nerf
 
 # ShapeNet synset id → our category name
 CLASS_IDS = {
@@ -154,6 +155,13 @@ def plan_import(src: Path, cfg: GmnerfImport) -> dict:
     }
 
 
+def source_digest(folder: Path) -> str:
+    """The content of a source NeRF folder (its weights and grid files' hashes): an imported NeRF records
+    it, so a resumed import redoes every NeRF whose source is not the one it was made from."""
+    files = (folder / WEIGHTS_FILE, folder / GRID_FILE)
+    return ":".join(file_hash(f) if f.exists() else "-" for f in files)
+
+
 def import_gmnerf(
     src: Path,
     out: Path,
@@ -183,7 +191,8 @@ def _import(
     total = len(manifest["nerfs"])
     for i, n in enumerate(manifest["nerfs"]):
         path = out / n["file"]
-        if not is_done(path):
+        digest = source_digest(src / n["source"])
+        if not (is_done(path) and read_metadata(path).get("source_digest") == digest):
             nerf = read_gmnerf_nerf(src / n["source"], specs[n["preset"]], cfg.occ_res)
             obj = objects[n["object"]]
             nerf.meta = {
@@ -195,6 +204,7 @@ def _import(
                 "preset": n["preset"],
                 "scale": cfg.scale,
                 "source": f"gmnerf:{n['source']}",
+                "source_digest": digest,
             }
             path.parent.mkdir(parents=True, exist_ok=True)
             save_nerf(path, nerf)
