@@ -251,7 +251,8 @@ def _fit_batch(
     fit_cfg: FitConfig,
     threads: int,
 ) -> None:
-    """Fit and write one batch of NeRFs of one architecture (runs in a worker process or inline)."""
+    """Fit one batch of NeRFs of one architecture and write those not yet written (runs in a worker
+    process or inline)."""
     torch.set_num_threads(threads)
     spec = cfg.spec(preset)
     objs = [make_object(objects[j["object"]]["category"], objects[j["object"]]["seed"]) for j in jobs]
@@ -278,8 +279,10 @@ def _fit_batch(
             "preset": preset,
             "scale": cfg.scale,
         }
-        nerf = NeRF(spec, {n: t[i] for n, t in result.params.items()}, result.occupancy[i], meta)
         path = Path(out) / job["file"]
+        if is_done(path):  # written before a crash: kept as it is
+            continue
+        nerf = NeRF(spec, {n: t[i] for n, t in result.params.items()}, result.occupancy[i], meta)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_nerf(path, nerf)
 
@@ -311,29 +314,33 @@ def _build(
 ) -> dict:
     manifest = _prepare(out, cfg, fit_cfg)
     batch = fit_cfg.batch
-    todo = [n for n in manifest["nerfs"] if not is_done(out / n["file"])]
-    total, done = len(manifest["nerfs"]), len(manifest["nerfs"]) - len(todo)
-    objects = {o["id"]: o for o in manifest["objects"]}
-    batches = []
+    # the plan's batches, each fitted whole while any of its NeRFs is missing: a NeRF's bytes depend on
+    # its batch (float rounding), so a resumed build writes the files an uninterrupted one would
+    batches, total, done = [], len(manifest["nerfs"]), 0
     for preset in sorted({n["preset"] for n in manifest["nerfs"]}, key=cfg.order):
-        jobs = [n for n in todo if n["preset"] == preset]
-        batches += [(preset, jobs[i : i + batch]) for i in range(0, len(jobs), batch)]
+        jobs = [n for n in manifest["nerfs"] if n["preset"] == preset]
+        for chunk in (jobs[i : i + batch] for i in range(0, len(jobs), batch)):
+            missing = sum(not is_done(out / n["file"]) for n in chunk)
+            done += len(chunk) - missing
+            if missing:
+                batches.append((preset, chunk, missing))
+    objects = {o["id"]: o for o in manifest["objects"]}
     if progress:
         progress(done, total)
     cores = os.cpu_count() or 1
-    args = [(str(out), p, jobs, objects, cfg, fit_cfg) for p, jobs in batches]
+    args = [(str(out), p, jobs, objects, cfg, fit_cfg) for p, jobs, _ in batches]
     if workers <= 1:
-        for a in args:
+        for a, (_, _, missing) in zip(args, batches, strict=True):
             _fit_batch(*a, threads=torch.get_num_threads())
-            done += len(a[2])
+            done += missing
             if progress:
                 progress(done, total)
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_fit_batch, *a, threads=max(1, cores // workers)) for a in args]
-            for a, f in zip(args, futures, strict=True):
+            for (_, _, missing), f in zip(batches, futures, strict=True):
                 f.result()
-                done += len(a[2])
+                done += missing
                 if progress:
                     progress(done, total)
     manifest["complete"] = True
