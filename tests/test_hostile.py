@@ -221,6 +221,9 @@ def test_outputs_never_replace_inputs_or_products_without_overwrite(tmp_path, ca
     assert load_nerf(back).spec == spec
 
 
+MEMORY_CAP = 1_400_000_000  # address space of a child: the interpreter and torch (~1.1 GB) plus little more
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -233,6 +236,7 @@ def test_outputs_never_replace_inputs_or_products_without_overwrite(tmp_path, ca
     ],
 )
 def test_hostile_tensors_in_pytorch_files_are_refused_before_torch_uses_them(tmp_path, make):
+    import resource
     import subprocess
     import sys
 
@@ -244,8 +248,16 @@ def test_hostile_tensors_in_pytorch_files_are_refused_before_torch_uses_them(tmp
         "try:\n    obj = load_torch(sys.argv[1]); grid_from_tensor(sys.argv[1], obj); print('accepted')\n"
         "except Exception as e:\n    print(type(e).__name__, e)"
     )
+
+    def cap_memory():  # as `ulimit -v`: an allocation the file asks for beyond ~1 GB fails loudly
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
     done = subprocess.run(
-        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap_memory,
     )
     assert done.returncode == 0, done.stderr[-500:]  # no native crash
     assert done.stdout.startswith("FileFormatError"), done.stdout
