@@ -78,6 +78,8 @@ def test_a_result_from_before_the_field_baselines_claims_no_comparison():
         "machine": {"cpu": "x86_64", "torch": "2", "threads": 2},
     }
     md = "\n".join(benchmark_markdown([summary]))
-    assert "### Track: aligned" in md
+    assert "### Track: aligned" in md and "earlier invocation" not in md
+    kept = {**summary, "tracks": {"aligned": {**old, "made_by": {"command": "python old.py", "date": "d"}}}}
+    assert "earlier invocation: `python old.py` (d)" in "\n".join(benchmark_markdown([kept]))
     assert "best no-learning baseline (per column)" not in md
     assert "predates them" in md and "beats the best no-learning baseline" not in md

@@ -213,6 +213,12 @@ def _track_section(name: str, track: dict, epochs: int) -> list[str]:
         " read the space directly: `evaluation/neighbours.py`).",
         "",
     ]
+    if "made_by" in track:  # a track kept from an earlier invocation than the section's command
+        made = track["made_by"]
+        lines += [
+            f"This track was measured by an earlier invocation: `{made['command']}` ({made['date']}).",
+            "",
+        ]
     head = ["method", *METRICS.values(), "arch. identifiable"]
     lines += _md_table(head, _method_rows(track))
     chance = next(iter(track["results"].values()), {}).get("arch_chance")
