@@ -46,8 +46,9 @@ def _workspace(shapes: list[tuple[int, int]], dtype: torch.dtype) -> list[torch.
     return out
 
 
-def _inv_count(index: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
-    return torch.bincount(index, minlength=n).clamp_(min=1).to(dtype).reciprocal_()
+def _inverse(counts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """1 / count, with empty counts as 1 (a mean over nothing is zero)."""
+    return counts.clamp(min=1).to(dtype).reciprocal_()
 
 
 class FusedGMN(GMN):
@@ -68,7 +69,7 @@ class FusedGMN(GMN):
         dtype = self.node_in.weight.dtype
         src, dst = g.edge_index
         deg_in = torch.bincount(dst, minlength=n)
-        inv_in, inv_out = deg_in.clamp(min=1).to(dtype).reciprocal_(), _inv_count(src, n, dtype)
+        inv_in, inv_out = _inverse(deg_in, dtype), _inverse(torch.bincount(src, minlength=n), dtype)
         # per-node table: rows [0, n) the source projections (+ edge_in's bias), then the target
         # projections of the nodes that have incoming edges only (most spatial nodes have none)
         targets = deg_in.nonzero().squeeze(1)
@@ -129,5 +130,5 @@ class FusedGMN(GMN):
                     hid = torch.addmm(b.node[0].bias, xn[a:z], w1x).addmm_(agg, w1a)
                     F.silu(hid, inplace=True)
                     h[a:z].addmm_(hid, w2).add_(b.node[2].bias)
-        pooled *= _inv_count(g.edge_batch, g.n_graphs, dtype)[:, None]
+        pooled *= _inverse(torch.bincount(g.edge_batch, minlength=g.n_graphs), dtype)[:, None]
         return self.readout(pooled, h, g)
