@@ -1,6 +1,7 @@
 """The benchmark, from nothing, on two tracks: ``aligned`` captures (the paper's protocol) and
 ``independent`` ones (every NeRF its own capture). Per track: build the zoo, train the encoder with L_R,
-L_C and L_R+C (and the paper's recipe: its encoder settings with L_R+C), evaluate each run, run the
+L_C and L_R+C (and the paper's recipe: its encoder settings with L_R+C; and L_R+C with the field encoder
+alone), evaluate each run, run the
 no-learning field baselines, render-then-classify and raw weights on the same objects; summarise with
 the costs. Every stage resumes: a rerun skips what is done.
 
