@@ -234,3 +234,15 @@ def test_benchmark_timings_sum_stages_and_keep_the_largest_peak_memory(tmp_path)
     assert again.peak_memory_mb() == 1e9
     again.data["peak_memory_mb"] = 0.0
     assert 0 < again.peak_memory_mb() < 1e9  # this process's own peak
+
+
+def test_benchmark_stage_results_are_stored_into_a_new_folder_and_reused(tmp_path):
+    from nerfspace.benchmark import _cached
+
+    path = tmp_path / "independent" / "baselines" / "field-probe.json"  # no folder yet
+    calls = []
+    first = _cached(path, lambda: calls.append(1) or {"r1": 0.5})
+    again = _cached(path, lambda: calls.append(1) or {"r1": 0.0})
+    assert first == again == {"r1": 0.5} and calls == [1]
+    redone = _cached(path, lambda: {"r1": 0.25}, valid=lambda r: r["r1"] < 0.5)
+    assert redone == {"r1": 0.25} and _cached(path, dict) == {"r1": 0.25}

@@ -107,6 +107,7 @@ def _cached(path: Path, compute: Callable[[], dict], valid: Callable[[dict], boo
         if valid(result):
             return result
     result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, result)
     return result
 
