@@ -1,3 +1,4 @@
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -24,6 +25,7 @@ from nerfspace.encoders.gmn_fused import FusedGMN
 from nerfspace.errors import InputError
 from nerfspace.graphs import nerf_to_graph
 from nerfspace.graphs.probes import probe_activations
+from nerfspace.invariant import INVARIANT_WIDTH
 from nerfspace.probe import N_PROBES, field_probe, nerf_field
 from nerfspace.zoo.storage import NeRF
 
@@ -177,10 +179,10 @@ def test_the_field_encoder_reads_the_field_the_graph_carries(nerfs):
 
 
 def test_inputs_are_built_only_for_the_parts_that_read_them(nerfs, tmp_path, monkeypatch):
-    def no_graph(nerf):
+    def no_graph(*args):
         raise AssertionError("a graph was built for an encoder without a graph part")
 
-    monkeypatch.setitem(inputs.BUILDERS, "graph", no_graph)
+    monkeypatch.setattr(inputs, "nerf_to_graph", no_graph)
     comp = preset("field")
     assert comp.needs == ("field",)
     x = inputs.collate([inputs.nerf_inputs(n, comp.needs) for n in nerfs])
@@ -215,6 +217,8 @@ def test_compositions_round_trip_and_bad_ones_are_refused():
         ({"parts": [{"kind": "gmn", "hidden": 32.0}]}, "integer"),
         ({"parts": [{"kind": "gmn", "width": 10**9}]}, "integer"),
         ({"parts": [{"kind": "field", "depth": 3}]}, "depth"),
+        ({"parts": [{"kind": "invariant", "objective": "colour"}]}, "objective"),
+        ({"parts": [{"kind": "invariant", "objective": "category"}]}, "objective is object"),
         ({"hidden": 64}, "not an encoder composition"),
     ]
     for d, message in bad:
@@ -222,6 +226,41 @@ def test_compositions_round_trip_and_bad_ones_are_refused():
             Composition.from_dict(d)
     with pytest.raises(InputError, match="preset"):
         preset("huge")
+
+
+def test_the_invariant_preset_has_an_object_part_and_a_category_part_of_unit_length(nerfs):
+    comp = preset("invariant")
+    assert comp.needs == ("invariant",) and comp.width == 512
+    assert comp.slices() == {"invariant": slice(0, 256), "invariant_category": slice(256, 512)}
+    assert comp.columns("object") == list(range(256)) and comp.columns("category") == list(range(256, 512))
+    assert Composition.from_dict(comp.to_dict()) == comp
+    torch.manual_seed(0)
+    enc = ComposedEncoder(comp).eval()
+    x = inputs.collate([inputs.nerf_inputs(n, comp.needs) for n in nerfs])
+    assert x["invariant"].shape == (3, INVARIANT_WIDTH)
+    z = enc(x)
+    assert torch.allclose(z[:, :256].norm(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(z[:, 256:].norm(dim=1), torch.ones(3), atol=1e-5)
+    assert enc.flops(x) == 2 * 2 * 3 * (INVARIANT_WIDTH * 512 + 512 * 256)
+
+
+def test_a_view_turns_the_field_the_inputs_read_and_is_cached_apart(nerfs, tmp_path):
+    from nerfspace.zoo.storage import save_nerf
+
+    path = tmp_path / "a.safetensors"
+    save_nerf(path, nerfs[0])
+    plain = inputs.cached_inputs(path, tmp_path / "cache", ("field", "invariant"))
+    turned = inputs.cached_inputs(path, tmp_path / "cache", ("field", "invariant"), view=1)
+    again = inputs.cached_inputs(path, tmp_path / "cache", ("field", "invariant"), view=1)
+    assert not torch.allclose(plain["field"], turned["field"], atol=1e-3)
+    assert all(torch.equal(turned[k], again[k]) for k in turned)
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 4
+    digest = inputs.file_hash(path)
+    pose = inputs.view_pose(digest, 1)
+    assert (
+        float(pose.rotation[2, 2]) >= math.cos(math.radians(inputs.VIEW_TILT_DEG)) - 1e-6
+    )  # a tilt <= 15 deg
+    assert not torch.allclose(pose.rotation, inputs.view_pose(digest, 2).rotation)
 
 
 def test_a_checkpoint_from_before_compositions_converts_to_the_same_function(nerfs):

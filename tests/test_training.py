@@ -8,7 +8,7 @@ from nerfspace.cli import main
 from nerfspace.embeddings import load_embeddings
 from nerfspace.errors import InputError
 from nerfspace.inference import Encoder
-from nerfspace.training.trainer import TrainConfig, train
+from nerfspace.training.trainer import TrainConfig, train, train_config
 from nerfspace.zoo import ZooConfig, build_zoo
 from nerfspace.zoo.items import zoo_items
 
@@ -52,6 +52,28 @@ def test_lrc_training_learns_and_resumes(zoo, tmp_path):
     assert [h["epoch"] for h in more["history"]] == [16]
     with open(run / "log.csv") as f:
         assert len(list(csv.DictReader(f))) == 16
+
+
+def test_invariant_training_reads_turned_views_and_trains_both_objectives(zoo, tmp_path):
+    run = tmp_path / "run"
+    cfg = train_config("l_con", encoder="invariant", epochs=12, views=1, objects_per_batch=4)
+    assert cfg.views == 1 and cfg.encoder.needs == ("invariant",)
+    train(zoo, run, cfg)
+    with open(run / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["l_cat"] and r["l_con"] and not r["l_rec"] for r in rows)
+    con = [float(r["l_con"]) for r in rows]
+    cat = [float(r["l_cat"]) for r in rows]
+    assert sum(con[-3:]) < sum(con[:3]) and sum(cat[-3:]) < sum(cat[:3])
+    # every training NeRF was read in its stored view and one turned view, the others only as stored
+    turned = list((zoo / "cache").glob("*.invariant-v1.view1.safetensors"))
+    plain = list((zoo / "cache").glob("*.invariant-v1.safetensors"))
+    trained = [it for it in zoo_items(zoo) if it.split in ("train", "val")]
+    assert len(turned) == sum(it.split == "train" for it in trained) and len(plain) == len(trained)
+    emb = Encoder.load(run).embed([zoo])
+    assert emb.vectors.shape == (16, 512)
+    assert torch.allclose(emb.vectors[:, :256].norm(dim=1), torch.ones(16), atol=1e-4)
+    assert emb.vectors.std(0).min() > 0  # no entry constant over the zoo
 
 
 def test_embed_writes_items_with_their_labels(zoo, tmp_path):

@@ -261,21 +261,26 @@ def train(
     scale: str = typer.Option("small", help="small (CPU: 128 rays per NeRF a step) or paper (512 rays)."),
     preset: str = typer.Option(
         None,
-        help="Encoder: small (64, 4, 256, probes) or paper (128, 4, 1024: the paper's); default: --scale.",
+        help="Encoder: small (GMN + field), paper (the paper's GMN), field, or invariant (capture-invariant"
+        " features; object and category parts); default: --scale.",
     ),
     lr: float = typer.Option(1e-3, help="Peak learning rate of the one-cycle schedule."),
+    views: int = typer.Option(
+        None, help="Turned views per training NeRF (field-space augmentation); default: the preset's."
+    ),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
-    """Train the GMN encoder on a zoo with L_R, L_C or L_R+C."""
+    """Train an encoder on a zoo with L_R, L_C or L_R+C."""
     from nerfspace.training.trainer import train as run_training
     from nerfspace.training.trainer import train_config
 
     if device not in ("cpu", "cuda"):
         raise InputError(f"--device must be cpu or cuda, got {device!r}")
-    cfg = train_config(loss, scale, preset, epochs=epochs, lr=lr, seed=seed, device=device)
+    extra = {} if views is None else {"views": views}
+    cfg = train_config(loss, scale, preset, epochs=epochs, lr=lr, seed=seed, device=device, **extra)
     bar, tasks = _progress(), {}
 
     def on_progress(stage: str, done: int, total: int) -> None:

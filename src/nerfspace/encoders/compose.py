@@ -1,7 +1,9 @@
 """Encoders as compositions of parts. A part reads one input of a NeRF (``graph``: its parameter graph;
-``field``: its field at the probe points) and writes ``width`` entries of the embedding; a composition
-concatenates its parts' outputs in order. Presets are compositions; a checkpoint stores its composition
-(`Composition.to_dict`), and one from before compositions is converted on load (`upgrade_legacy`).
+``field``: its field at the probe points; ``invariant``: its capture-invariant features) and writes
+``width`` entries of the embedding, trained towards its ``objective`` (two NeRFs of one ``object``, or of
+one ``category``); a composition concatenates its parts' outputs in order. Presets are compositions; a
+checkpoint stores its composition (`Composition.to_dict`), and one from before compositions is converted on
+load (`upgrade_legacy`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,21 @@ from torch import nn
 from nerfspace.encoders.field import FieldEncoder, FieldEncoderConfig
 from nerfspace.encoders.gmn import GMN, GMNConfig
 from nerfspace.encoders.gmn_fused import FusedGMN
+from nerfspace.encoders.invariant import InvariantEncoder, InvariantEncoderConfig
 from nerfspace.errors import InputError
 
-PartConfig = GMNConfig | FieldEncoderConfig
+PartConfig = GMNConfig | FieldEncoderConfig | InvariantEncoderConfig
 PARTS: dict[str, tuple[type, type[nn.Module]]] = {
     "gmn": (GMNConfig, GMN),
     "field": (FieldEncoderConfig, FieldEncoder),
+    "invariant": (InvariantEncoderConfig, InvariantEncoder),
 }
-INPUTS = ("graph", "field")
+INPUTS = ("graph", "field", "invariant")
+
+
+def part_key(part: PartConfig) -> str:
+    """A part's name in a composition: its kind, and its objective unless that is ``object``."""
+    return part.kind if part.objective == "object" else f"{part.kind}_{part.objective}"
 
 
 @dataclass(frozen=True)
@@ -30,11 +39,13 @@ class Composition:
     parts: tuple[PartConfig, ...]
 
     def __post_init__(self) -> None:
-        kinds = [p.kind for p in self.parts]
-        if not kinds:
+        keys = [part_key(p) for p in self.parts]
+        if not keys:
             raise InputError("an encoder composition needs at least one part")
-        if len(set(kinds)) != len(kinds):
-            raise InputError(f"an encoder composition holds each kind of part once, got {kinds}")
+        if len(set(keys)) != len(keys):
+            raise InputError(f"an encoder composition holds each kind of part once per objective, got {keys}")
+        if all(p.objective != "object" for p in self.parts):
+            raise InputError("an encoder composition needs a part whose objective is object")
 
     @property
     def width(self) -> int:
@@ -47,16 +58,23 @@ class Composition:
         return tuple(i for i in INPUTS if any(p.reads == i for p in self.parts))
 
     def slices(self) -> dict[str, slice]:
-        """Where each part's entries lie in the embedding."""
+        """Where each part's entries lie in the embedding, by `part_key`."""
         out, start = {}, 0
         for p in self.parts:
-            out[p.kind] = slice(start, start + p.width)
+            out[part_key(p)] = slice(start, start + p.width)
             start += p.width
         return out
 
+    def columns(self, objective: str) -> list[int]:
+        """The embedding's entries written by the parts of one objective (empty if none)."""
+        where = self.slices()
+        return [
+            i for p in self.parts if p.objective == objective for i in range(self.width)[where[part_key(p)]]
+        ]
+
     def describe(self) -> str:
         """One line: the parts and their widths."""
-        return " + ".join(f"{p.kind} ({p.width})" for p in self.parts)
+        return " + ".join(f"{part_key(p)} ({p.width})" for p in self.parts)
 
     def to_dict(self) -> dict:
         return {"parts": [{"kind": p.kind, **asdict(p)} for p in self.parts]}
@@ -82,6 +100,7 @@ PRESETS = {
     "small": Composition((GMNConfig(), FieldEncoderConfig())),
     "paper": Composition((GMNConfig(hidden=128, width=1024, probes=False, output_readout=False),)),
     "field": Composition((FieldEncoderConfig(),)),
+    "invariant": Composition((InvariantEncoderConfig(), InvariantEncoderConfig(objective="category"))),
 }
 DEFAULT_PRESET = "small"
 
@@ -102,7 +121,7 @@ class ComposedEncoder(nn.Module):
         self.parts = nn.ModuleDict()
         for p in composition.parts:
             module_cls = FusedGMN if fused and p.kind == "gmn" else PARTS[p.kind][1]
-            self.parts[p.kind] = module_cls(p)
+            self.parts[part_key(p)] = module_cls(p)
 
     def forward(self, inputs: dict[str, Any]) -> torch.Tensor:
         return torch.cat([part(inputs[part.config.reads]) for part in self.parts.values()], 1)

@@ -21,6 +21,7 @@ from nerfspace.probe import CHANNELS, N_PROBES
 class FieldEncoderConfig:
     kind: ClassVar[str] = "field"
     reads: ClassVar[str] = "field"  # [B, N_PROBES, 4]
+    objective: ClassVar[str] = "object"
 
     hidden: int = 64
 

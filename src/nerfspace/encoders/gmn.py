@@ -46,6 +46,7 @@ class GMNConfig:
 
     kind: ClassVar[str] = "gmn"
     reads: ClassVar[str] = "graph"
+    objective: ClassVar[str] = "object"
 
     hidden: int = 64
     blocks: int = 4

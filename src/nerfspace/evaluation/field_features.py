@@ -3,13 +3,13 @@ it, with no training.
 
 The three extractors compare fields point by point (`field_probe`, exact only when the fields share a
 frame), after moving each field into a frame of its own density moments (`field_probe_canonical`), or
-through features that are invariant to yaw, shift and scale by construction (`field_invariant`).
+through features invariant to yaw, shift, scale and light strength by construction
+(`nerfspace.invariant.field_invariant`).
 `field_embeddings` turns a zoo's NeRFs into `Embeddings` with one of them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Literal
@@ -17,54 +17,14 @@ from typing import Literal
 import torch
 
 from nerfspace.embeddings import Embeddings
-from nerfspace.probe import (
-    PROBE_POINTS,
-    Field,
-    field_probe,
-    field_values,
-    nerf_field,
-    query_field,
-)
+from nerfspace.invariant import field_invariant, moments
+from nerfspace.probe import PROBE_POINTS, Field, field_probe, field_values, nerf_field
 from nerfspace.zoo.items import Item
 from nerfspace.zoo.storage import load_nerf
-
-# The grid that density moments are taken on: wider than the scene box, so that an object moved by a
-# capture's frame (rotated, shifted) is still covered.
-MOMENT_EXTENT = 0.9
-MOMENT_RES = 48
-_lin = (torch.arange(MOMENT_RES, dtype=torch.float32) + 0.5) / MOMENT_RES * 2 - 1
-MOMENT_POINTS = torch.cartesian_prod(_lin, _lin, _lin) * MOMENT_EXTENT
-MOMENT_STEP = 2 * MOMENT_EXTENT / MOMENT_RES
 
 # The canonical probe grid in units of the RMS radius: `PROBE_POINTS` (+-0.6) scaled by 1 / PROBE_RMS, so
 # that an object of RMS radius PROBE_RMS is probed at its own frame's `PROBE_POINTS`.
 PROBE_RMS = 0.3
-
-# The cylinder of `field_invariant`, in units of the RMS radius about the density centre: CYL_RADII rings
-# out to CYL_MAX_RADIUS times CYL_HEIGHTS levels over +-CYL_MAX_HEIGHT, each the mean of CYL_SUB x CYL_SUB
-# samples (a blur that tolerates the small tilts and the sampling noise of the centre), at CYL_ANGLES angles.
-CYL_RADII = 6
-CYL_MAX_RADIUS = 2.4
-CYL_HEIGHTS = 12
-CYL_MAX_HEIGHT = 2.4
-CYL_SUB = 2
-CYL_ANGLES = 64
-CYL_HARMONICS = 12  # |FFT| over the angle kept for harmonics 0 .. CYL_HARMONICS - 1
-
-
-def _moments(field: Field) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Points [M, 3] relative to the density centre, their weights [M] (opacity over a grid step, summing
-    to 1), the centre [3] and the weighted second moments [3, 3], all on the `MOMENT_POINTS` grid."""
-    _, sigma = query_field(field, MOMENT_POINTS)
-    w = 1 - torch.exp(-sigma.double() * MOMENT_STEP)
-    keep = w > 0
-    x, w = MOMENT_POINTS[keep].double(), w[keep]
-    if w.sum() <= 0:  # an empty field: the box's centre and a unit frame
-        return torch.zeros(1, 3).double(), torch.ones(1).double(), torch.zeros(3), torch.eye(3).double() / 3
-    w = w / w.sum()
-    centre = w @ x
-    d = x - centre
-    return d, w, centre.float(), (d * w[:, None]).T @ d
 
 
 def _signs(d: torch.Tensor, w: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
@@ -80,7 +40,7 @@ def canonical_frame(
     principal axis of the horizontal second moments onto x; ``axes`` takes the three principal axes
     (largest first). Each axis's sign makes the third moment along it positive (for ``yaw``, of the
     horizontal axis with the larger third moment), keeping a proper rotation."""
-    d, w, centre, cov = _moments(field)
+    d, w, centre, cov = moments(field)
     rms = float(cov.trace().clamp(min=1e-12).sqrt())
     if mode == "yaw":
         _, vec = torch.linalg.eigh(cov[:2, :2])
@@ -112,31 +72,6 @@ def field_probe_canonical(field: Field, mode: Literal["yaw", "axes"] = "yaw") ->
     centre, axes, rms = canonical_frame(field, mode)
     points = centre + (PROBE_POINTS * (rms / PROBE_RMS)) @ axes.T
     return field_values(field, points).reshape(-1)
-
-
-def _cylinder(centre: torch.Tensor, rms: float) -> torch.Tensor:
-    """[CYL_RADII * CYL_SUB, CYL_HEIGHTS * CYL_SUB, CYL_ANGLES, 3] points of a cylinder about the vertical
-    through ``centre``: rings and levels at the centres of equal radius and height bins."""
-    nr, nz = CYL_RADII * CYL_SUB, CYL_HEIGHTS * CYL_SUB
-    r = (torch.arange(nr) + 0.5) / nr * CYL_MAX_RADIUS * rms
-    z = ((torch.arange(nz) + 0.5) / nz * 2 - 1) * CYL_MAX_HEIGHT * rms
-    a = torch.arange(CYL_ANGLES) * (2 * math.pi / CYL_ANGLES)
-    rr, zz, aa = torch.meshgrid(r, z, a, indexing="ij")
-    return centre + torch.stack([rr * aa.cos(), rr * aa.sin(), zz], -1)
-
-
-def field_invariant(field: Field) -> torch.Tensor:
-    """Features invariant to yaw, shift and scale by construction: rgb and sigma / (1 + sigma) on a
-    cylinder about the vertical through the density centre (radii and heights in units of the RMS radius,
-    each ring the mean over a small radius-height bin), as the magnitudes of their Fourier coefficients
-    over the angle, harmonics 0 .. CYL_HARMONICS - 1: [CYL_RADII * CYL_HEIGHTS * CYL_HARMONICS * 4]."""
-    _, _, centre, cov = _moments(field)
-    rms = float(cov.trace().clamp(min=1e-12).sqrt())
-    points = _cylinder(centre, rms)
-    v = field_values(field, points.reshape(-1, 3))
-    v = v.reshape(CYL_RADII, CYL_SUB, CYL_HEIGHTS, CYL_SUB, CYL_ANGLES, 4).mean((1, 3))
-    spectrum = torch.fft.rfft(v, dim=2)[:, :, :CYL_HARMONICS].abs() / CYL_ANGLES
-    return spectrum.reshape(-1)
 
 
 FIELD_BASELINES: dict[str, Callable[[Field], torch.Tensor]] = {

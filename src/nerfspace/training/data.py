@@ -62,9 +62,13 @@ class ZooCache:
             self._digests[path] = file_hash(path)
         return self._digests[path]
 
-    def inputs(self, items: Sequence[Item], needs: Sequence[str]) -> dict[str, Any]:
-        """One batch of the encoder inputs ``needs`` names, of ``items``."""
-        return collate([cached_inputs(it.file, self.dir, needs, self.digest(it.file)) for it in items])
+    def inputs(
+        self, items: Sequence[Item], needs: Sequence[str], views: Sequence[int] | None = None
+    ) -> dict[str, Any]:
+        """One batch of the encoder inputs ``needs`` names, of ``items`` (in ``views``, default view 0)."""
+        views = views or [0] * len(items)
+        rows = zip(items, views, strict=True)
+        return collate([cached_inputs(it.file, self.dir, needs, self.digest(it.file), v) for it, v in rows])
 
     def targets(self, item: Item) -> Targets:
         def build():

@@ -1,8 +1,11 @@
 """The training loop: L_R, L_C or L_R+C on a zoo's seen architectures, with validation, best/last
 checkpoints, resume, CSV and TensorBoard logs.
 
-Each step takes 4 objects × 2 seen architectures (8 NeRFs); the architecture pair cycles through
-(mlp, triplane), (triplane, hash), (mlp, hash). An epoch visits every training object once.
+Each step takes ``objects_per_batch`` objects × 2 seen architectures; the architecture pair cycles through
+(mlp, triplane), (triplane, hash), (mlp, hash). An epoch visits every training object once. With
+``views`` > 0 each NeRF of a step is read in one of its views (`nerfspace.encoders.inputs`), drawn at
+random. Parts whose objective is ``category`` are trained by a second SigLIP whose positives are two NeRFs
+of one category, whatever the loss.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from nerfspace.zoo.fitting import psnr
 from nerfspace.zoo.items import Item, zoo_items
 
 MAX_LR = 1.0  # a peak learning rate above this is a typo, not a setting
+MAX_VIEWS = 64
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class TrainConfig:
     rays_per_nerf: int = 128
     empty_points: int = 256
     grad_clip: float = 1.0
+    views: int = 0  # turned views per training NeRF (field-space augmentation)
     seed: int = 0
     device: str = "cpu"
 
@@ -60,6 +65,10 @@ class TrainConfig:
             raise InputError(f"--epochs must be >= 1, got {self.epochs}")
         if not 0 < self.lr <= MAX_LR:  # also refuses NaN and inf
             raise InputError(f"--lr must be in (0, {MAX_LR:g}], got {self.lr}")
+        if not 0 <= self.views <= MAX_VIEWS:
+            raise InputError(f"--views must be in [0, {MAX_VIEWS}], got {self.views}")
+        if self.objects_per_batch < 2:
+            raise InputError(f"objects per batch must be >= 2, got {self.objects_per_batch}")
 
     @property
     def uses_rendering(self) -> bool:
@@ -82,27 +91,33 @@ class TrainConfig:
 
 
 RAYS_PER_SCALE = {"small": (128, 256), "paper": (512, 1024)}  # rays per NeRF a step, empty-space points
+# settings an encoder preset trains with unless told otherwise: the invariant parts are small MLPs that
+# learn from many objects a step and from turned views (docs/architecture.md)
+PRESET_SETTINGS: dict[str, dict] = {"invariant": {"objects_per_batch": 32, "views": 4}}
 
 
 def train_config(loss: str, scale: str = "small", encoder: str | None = None, **kw) -> TrainConfig:
     """The training settings of a scale (rays per NeRF a step) with an encoder preset (default: the
-    scale's name, `small` or `paper`); other ``TrainConfig`` fields pass through ``kw``."""
+    scale's name, `small` or `paper`) and its `PRESET_SETTINGS`; other ``TrainConfig`` fields pass
+    through ``kw``."""
     if scale not in RAYS_PER_SCALE:
         raise InputError(f"--scale must be one of {', '.join(RAYS_PER_SCALE)}, got {scale!r}")
     rays, empty = RAYS_PER_SCALE[scale]
-    return TrainConfig(
-        loss=loss, encoder=preset(encoder or scale), rays_per_nerf=rays, empty_points=empty, **kw
-    )
+    name = encoder or scale
+    kw = PRESET_SETTINGS.get(name, {}) | kw
+    return TrainConfig(loss=loss, encoder=preset(name), rays_per_nerf=rays, empty_points=empty, **kw)
 
 
 class Model(nn.Module):
-    """Everything a run trains: the encoder, the decoder (L_R) and SigLIP's temperature and bias."""
+    """Everything a run trains: the encoder, the decoder (L_R) and SigLIP's temperature and bias (a second
+    SigLIP for the category parts, if any)."""
 
     def __init__(self, cfg: TrainConfig):
         super().__init__()
         self.encoder = ComposedEncoder(cfg.encoder)
         self.decoder = ImplicitDecoder(cfg.encoder.width, cfg.decoder)
         self.siglip = SigLIP()
+        self.siglip_category = SigLIP() if cfg.encoder.columns("category") else None
 
 
 # ---- the data of a run ---------------------------------------------------------------------------
@@ -124,6 +139,11 @@ def run_data(zoo: Path, cfg: TrainConfig) -> RunData:
         raise InputError(f"{zoo}: no training NeRF of a seen architecture ({', '.join(SEEN)})")
     archs = [a for a in SEEN if any(a in v for v in train.values())]
     pairs = [p for p in (("mlp", "triplane"), ("triplane", "hash"), ("mlp", "hash")) if set(p) <= set(archs)]
+    if (
+        cfg.encoder.columns("category")
+        and len({it.category for v in train.values() for it in v.values()}) < 2
+    ):
+        raise InputError(f"{zoo}: the encoder's category parts need training NeRFs of two categories or more")
     if cfg.uses_contrastive and not pairs:
         raise InputError(
             f"{zoo}: {cfg.loss} needs every object in two architectures; this zoo's training NeRFs are all "
@@ -174,16 +194,22 @@ def compute_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its parts for one batch of (object index, item)."""
     items = [it for _, it in members]
-    z = model.encoder(to_device(cache.inputs(items, cfg.encoder.needs), cfg.device))
+    views = torch.randint(cfg.views + 1, (len(items),), generator=gen).tolist()
+    z = model.encoder(to_device(cache.inputs(items, cfg.encoder.needs, views), cfg.device))
     parts: dict[str, torch.Tensor] = {}
     if cfg.uses_rendering:
         o, d, rgb, occ, empty = _rendering_batch(cache, items, cfg, gen)
         parts["l_rec"] = rendering_loss(model.decoder(z), o, d, rgb, occ, empty)
     if cfg.uses_contrastive:
         ids = torch.tensor([i for i, _ in members], device=z.device)
-        parts["l_con"] = model.siglip(z, ids)
+        parts["l_con"] = model.siglip(z[:, cfg.encoder.columns("object")], ids)
+    if model.siglip_category is not None:
+        names = sorted({it.category for it in items})
+        ids = torch.tensor([names.index(it.category) for it in items], device=z.device)
+        parts["l_cat"] = model.siglip_category(z[:, cfg.encoder.columns("category")], ids)
     weight = CONTRASTIVE_WEIGHT if cfg.uses_rendering else 1.0  # L_C alone, or L_R + 0.02 L_C
-    return parts.get("l_rec", 0.0) + weight * parts.get("l_con", 0.0), parts
+    contrastive = parts.get("l_con", 0.0) + parts.get("l_cat", 0.0)
+    return parts.get("l_rec", 0.0) + weight * contrastive, parts
 
 
 # ---- validation ----------------------------------------------------------------------------------
@@ -205,6 +231,7 @@ def validate(model: Model, cache: ZooCache, data: RunData, cfg: TrainConfig) -> 
         ]
     )
     ids = torch.tensor([i for i, _ in members], device=z.device)
+    z = z[:, cfg.encoder.columns("object")]
     metrics["siglip"] = float(model.siglip(z, ids))
     presets = [it.preset for it in items]
     recall = mean_recall(pair_recall(z.cpu(), ids.tolist(), presets, ks=(1,)), 1, set(presets), set(presets))
@@ -255,7 +282,7 @@ def _best_score(cfg: TrainConfig, best_file: Path, saved: float) -> float:
 
 
 # ---- the loop ------------------------------------------------------------------------------------
-LOG_FIELDS = ("epoch", "step", "loss", "l_rec", "l_con", "lr", "seconds")
+LOG_FIELDS = ("epoch", "step", "loss", "l_rec", "l_con", "l_cat", "lr", "seconds")
 VAL_FIELDS = ("epoch", "step", "metric", "value")
 
 
@@ -317,9 +344,15 @@ def _train(
     run being resumed (None for a new run)."""
     ckpt_dir = out / "checkpoints"
     cache = ZooCache(cache_dir or zoo / "cache")
-    every = [it for group in (data.train, data.val) for v in group.values() for it in v.values()]
-    for i, it in enumerate(every):  # build every input (and target) once, before the first step
-        cache.inputs([it], cfg.encoder.needs)
+    every = [
+        (it, cfg.views if split == "train" else 0)
+        for split, group in (("train", data.train), ("val", data.val))
+        for v in group.values()
+        for it in v.values()
+    ]
+    for i, (it, views) in enumerate(every):  # build every input (and target) once, before the first step
+        for view in range(views + 1):
+            cache.inputs([it], cfg.encoder.needs, [view])
         if cfg.uses_rendering:
             cache.targets(it)
         progress("cache", i + 1, len(every))
@@ -374,6 +407,7 @@ def _train(
                 "loss": loss.item(),
                 "l_rec": parts["l_rec"].item() if "l_rec" in parts else "",
                 "l_con": parts["l_con"].item() if "l_con" in parts else "",
+                "l_cat": parts["l_cat"].item() if "l_cat" in parts else "",
                 "lr": opt.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - t0,
             }
@@ -423,7 +457,7 @@ class _Log:
     def step(self, row: dict) -> None:
         _append(self.steps, [row])
         if self.tb:
-            for k in ("loss", "l_rec", "l_con", "lr"):
+            for k in ("loss", "l_rec", "l_con", "l_cat", "lr"):
                 if row[k] != "":
                     self.tb.add_scalar(f"train/{k}", row[k], row["step"])
 
