@@ -142,6 +142,7 @@ def _train_and_evaluate(
     info = {
         "loss": loss,
         "encoder": encoder,
+        "epochs": epochs,
         "best_epoch": summary["best"]["epoch"],
         "step_seconds": _step_seconds(run),
     }

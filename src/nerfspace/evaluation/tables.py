@@ -18,6 +18,7 @@ NAMES = {
     "l_rec_con": "L_R+C",
     "paper_recipe": "paper recipe (L_R+C, paper encoder)",
     "field_only": "L_R+C, field encoder only (no GMN)",
+    "invariant": "invariant (L_C on objects and categories, turned views)",
 }
 TRACK_TITLES = {
     "aligned": "aligned captures (the paper's protocol: an object's NeRFs from the same views, one frame)",
@@ -41,6 +42,7 @@ METRICS = {
     "neighbours.1nn.seen": "1-NN seen",
     "neighbours.1nn.unseen": "1-NN unseen",
     "neighbours.k_shot.1.unseen": "1-shot unseen",
+    "neighbours.k_shot.5.seen": "5-shot seen",
     "neighbours.k_shot.5.unseen": "5-shot unseen",
     "retrieval.recall@1.seen": "R@1 seen pairs",
     "retrieval.recall@1.unseen_to_seen": "R@1 unseen->seen",
@@ -138,6 +140,8 @@ def _goals(name: str, track: dict) -> list[str]:
             if best
             else "- no no-learning field baselines in this run (it predates them)"
         )
+    if "invariant" in r and best_baseline(track):
+        out += _invariant_goals(r["invariant"], best_baseline(track))
     probe = _get(
         track["baselines"].get("field", {}), "field-probe", "retrieval", "recall@1", "unseen_to_seen"
     )
@@ -145,6 +149,41 @@ def _goals(name: str, track: dict) -> list[str]:
         ok = "yes" if probe <= 0.5 else "**no**: the captures are too tame"
         out.append(
             f"- the track discriminates: field-probe recall@1 unseen -> seen {pct(probe)} % (<= 50 %): {ok}"
+        )
+    return out
+
+
+def _invariant_goals(r: dict, best: dict[str, tuple[float, str]]) -> list[str]:
+    """The invariant encoder's must-reach lines against the best no-learning baseline of each metric."""
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    r1, (b1, m1) = metric(r, "retrieval.recall@1.unseen_to_seen"), best["retrieval.recall@1.unseen_to_seen"]
+    goal = max(0.9, 1 - (1 - b1) / 2)  # at most half the baseline's misses
+    out = [
+        f"- invariant recall@1 unseen -> seen: {pct(r1)} % against {pct(b1)} % ({m1}); goal >= 90 % with at"
+        f" most half the baseline's misses (>= {pct(goal)} %): {verdict(r1 >= goal)}"
+    ]
+    for path in (
+        "neighbours.1nn.seen",
+        "neighbours.1nn.unseen",
+        "neighbours.map_other_objects",
+        "neighbours.k_shot.5.seen",
+        "neighbours.k_shot.5.unseen",
+    ):
+        v = metric(r, path)
+        if v is None or path not in best:
+            continue
+        b, m = best[path]
+        out.append(
+            f"- invariant {METRICS[path]}: {pct(v)} % against {pct(b)} % ({m}); goal >= baseline + 5:"
+            f" {verdict(v >= b + 0.05)}"
+        )
+    for path, goal in (("classification.seen", 0.90), ("classification.unseen", 0.85)):
+        v = metric(r, path)
+        out.append(
+            f"- invariant {METRICS[path]}: {pct(v)} % (goal >= {100 * goal:.0f} %): {verdict(v >= goal)}"
         )
     return out
 
@@ -219,6 +258,13 @@ def _track_section(name: str, track: dict, epochs: int) -> list[str]:
             f"This track was measured by an earlier invocation: `{made['command']}` ({made['date']}).",
             "",
         ]
+    other = [
+        f"{NAMES.get(n, n)} {info['epochs']} epochs"
+        for n, info in track["runs"].items()
+        if info.get("epochs", epochs) != epochs
+    ]
+    if other:
+        lines += [f"Runs trained for other lengths: {'; '.join(other)}.", ""]
     head = ["method", *METRICS.values(), "arch. identifiable"]
     lines += _md_table(head, _method_rows(track))
     chance = next(iter(track["results"].values()), {}).get("arch_chance")
