@@ -579,9 +579,9 @@ def benchmark(
     tracks: str = typer.Option("aligned,independent", help="Capture tracks, comma-separated."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """The benchmark from nothing, per capture track: zoo, L_R / L_C / L_R+C / paper-recipe trainings,
-    evaluation, no-learning and other baselines, costs; writes OUT/benchmark.json and OUT/BENCHMARKS.md.
-    Rerun to resume."""
+    """The benchmark from nothing, per capture track: zoo, the trainings (L_R, L_C, L_R+C, paper recipe,
+    field only, invariant), evaluation, no-learning and other baselines, costs; writes OUT/benchmark.json
+    and OUT/BENCHMARKS.md. Rerun to resume."""
     from nerfspace.benchmark import TRACKS, BenchmarkConfig, run_benchmark
     from nerfspace.evaluation.tables import benchmark_markdown
 
@@ -610,7 +610,7 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the headline as JSON (docs/cli.md)."),
 ) -> None:
     """The main job on shipped data: per capture track, embed the shipped test zoo (13 architectures) with
-    the shipped L_R+C encoder, measure it beside the no-learning field baselines, print the headline
+    the track's shipped encoder, measure it beside the no-learning field baselines, print the headline
     tables and write the HTML reports."""
     from nerfspace.demo import demo_json, run_demo
 
@@ -625,7 +625,7 @@ def demo(
         _emit_json(demo_json(tracks, out_dir / "report.html"))
         return
     for track, results in tracks.items():
-        _print_versus_baseline(results, f"{track} captures: shipped L_R+C encoder vs no learning")
+        _print_versus_baseline(results, f"{track} captures: shipped encoder vs no learning")
     out.print(f"report → {out_dir / 'report.html'}")
 
 

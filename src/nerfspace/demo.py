@@ -1,9 +1,9 @@
 """The main job on shipped data: per capture track, the benchmark's test zoo (all 13 architectures)
-embedded with that track's shipped L_R+C encoder, classified with its shipped classifier, evaluated and
+embedded with that track's shipped encoder, classified with its shipped classifier, evaluated and
 reported beside the no-learning field baselines measured on the same NeRFs.
 
 ``demo_data/<track>/`` holds ``zoo/`` (the test split of the track's benchmark zoo), ``encoder.safetensors``
-(the track's L_R+C checkpoint) and ``classifier.safetensors`` (the architecture-agnostic classifier fitted
+(the best checkpoint of the track's `SHIPPED_RUNS` benchmark run) and ``classifier.safetensors`` (the architecture-agnostic classifier fitted
 on that run's train embeddings of the seen architectures). ``ship`` refreshes a track from a benchmark.
 """
 
@@ -27,7 +27,8 @@ from nerfspace.zoo.captures import CAPTURE_MODES
 from nerfspace.zoo.items import zoo_items
 
 DATA = Path(__file__).parent / "demo_data"
-SHIPPED_RUN = "l_rec_con"
+# the benchmark run each track ships: the aligned track's from before the invariant encoder existed
+SHIPPED_RUNS = {"aligned": "l_rec_con", "independent": "invariant"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def demo_json(tracks: dict[str, dict], report: Path) -> dict:
 
 def _track(results: dict) -> dict:
     """A demo track's results in the shape of a benchmark track (for the shared tables)."""
-    return {"results": {SHIPPED_RUN: results}, "baselines": {"field": results["field_baselines"]}}
+    return {"results": {"shipped encoder": results}, "baselines": {"field": results["field_baselines"]}}
 
 
 def run_demo(
@@ -116,9 +117,10 @@ def run_demo(
     return tracks
 
 
-def ship(benchmark: Path, track: str, dest: Path = DATA, run: str = SHIPPED_RUN) -> None:
-    """Copy a benchmark's test zoo of ``track``, its ``run`` encoder (best checkpoint) and that run's
-    classifier into ``dest/<track>`` (replacing what is there)."""
+def ship(benchmark: Path, track: str, dest: Path = DATA, run: str | None = None) -> None:
+    """Copy a benchmark's test zoo of ``track``, its ``run`` encoder (best checkpoint; default the
+    track's `SHIPPED_RUNS` run) and that run's classifier into ``dest/<track>`` (replacing what is there)."""
+    run = run or SHIPPED_RUNS[track]
     src, dest = Path(benchmark) / track, Path(dest) / track
     encoder = src / "runs" / run / "checkpoints" / "best.safetensors"
     classifier = src / "reports" / run / "classifier.safetensors"
