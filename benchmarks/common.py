@@ -122,6 +122,7 @@ def write_benchmarks_md() -> None:
     lines += _encoder_speed_md(_load("encoder_speed")) + _train_speed_md(_load("train_speed"))
     lines += _encoder_ablation_md(_load("encoder_ablation"))
     lines += _invariant_ablation_md(_load("invariant_ablation"))
+    lines += _file_to_class_md(_load("file_to_class"))
     lines += _evaluation_md()
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
 
@@ -244,6 +245,33 @@ def _invariant_ablation_md(a: dict | None) -> list[str]:
         "| variant | " + " | ".join(METRICS.values()) + " |",
         "|" + "---|" * (len(METRICS) + 1),
         *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+    ]
+
+
+def _file_to_class_md(f: dict | None) -> list[str]:
+    if not f:
+        return []
+    rows = []
+    for name, m in f["methods"].items():
+        speedup = f"{m['encoder_speedup']:.2f}x" if "encoder_speedup" in m else ""
+        rows.append(
+            f"| {name} | {m['ms_per_nerf']:.1f} | {m['batched_nerfs_per_s']:.1f} | {m['peak_memory_mb']:.0f}"
+            f" | {speedup} |"
+        )
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in f["methods"]["shipped encoder"]["parts_ms"].items())
+    return [
+        f"## From file to class ({f['track']} track's shipped encoder vs render-then-classify)",
+        "",
+        f"`{f['command']}` ({f['date']}): {f['nerfs']} NeRFs of the shipped {f['track']} zoo, {f['threads']}"
+        f" thread(s); each method in its own process. One NeRF at a time, then batches of {f['batch']}."
+        " Goal: the shipped encoder >= 10x faster than render-then-classify at 4 views x 32 px.",
+        "",
+        "| method | ms / NeRF | NeRFs / s, batched | peak memory MB | shipped encoder faster by |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Shipped encoder, ms per NeRF: {parts}.",
         "",
     ]
 

@@ -58,6 +58,10 @@ def test_invariant_training_reads_turned_views_and_trains_both_objectives(zoo, t
     run = tmp_path / "run"
     cfg = train_config("l_con", encoder="invariant", epochs=12, views=1, objects_per_batch=4)
     assert cfg.views == 1 and cfg.encoder.needs == ("invariant",)
+    with pytest.raises(InputError, match="reads none"):
+        train_config("l_con", encoder="paper", views=2)
+    with pytest.raises(InputError, match="--views"):
+        train_config("l_con", encoder="invariant", views=-1)
     train(zoo, run, cfg)
     with open(run / "log.csv") as f:
         rows = list(csv.DictReader(f))

@@ -3,8 +3,9 @@ embedded with that track's shipped encoder, classified with its shipped classifi
 reported beside the no-learning field baselines measured on the same NeRFs.
 
 ``demo_data/<track>/`` holds ``zoo/`` (the test split of the track's benchmark zoo), ``encoder.safetensors``
-(the best checkpoint of the track's `SHIPPED_RUNS` benchmark run) and ``classifier.safetensors`` (the architecture-agnostic classifier fitted
-on that run's train embeddings of the seen architectures). ``ship`` refreshes a track from a benchmark.
+(the best checkpoint of the track's `SHIPPED_RUNS` benchmark run) and ``classifier.safetensors`` (the
+architecture-agnostic classifier fitted on that run's train embeddings of the seen architectures). ``ship``
+refreshes a track from a benchmark.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
 from nerfspace.checkpoint import load_into, load_resume, load_weights, save_resume, save_weights
 from nerfspace.decoder import DecoderConfig, ImplicitDecoder
 from nerfspace.encoders import DEFAULT_PRESET, ComposedEncoder, Composition, preset, upgrade_legacy
-from nerfspace.encoders.inputs import to_device
+from nerfspace.encoders.inputs import FIELD_INPUTS, to_device
 from nerfspace.errors import InputError
 from nerfspace.locks import folder_lock
 from nerfspace.losses import CONTRASTIVE_WEIGHT, LOSSES, SigLIP, rendering_loss
@@ -67,6 +67,10 @@ class TrainConfig:
             raise InputError(f"--lr must be in (0, {MAX_LR:g}], got {self.lr}")
         if not 0 <= self.views <= MAX_VIEWS:
             raise InputError(f"--views must be in [0, {MAX_VIEWS}], got {self.views}")
+        if self.views and not set(self.encoder.needs) & set(FIELD_INPUTS):
+            raise InputError(
+                f"--views turns the field an encoder reads; encoder {self.encoder.describe()} reads none"
+            )
         if self.objects_per_batch < 2:
             raise InputError(f"objects per batch must be >= 2, got {self.objects_per_batch}")
 
