@@ -80,6 +80,15 @@ def test_invariant_training_reads_turned_views_and_trains_both_objectives(zoo, t
     assert emb.vectors.std(0).min() > 0  # no entry constant over the zoo
 
 
+def test_a_resumed_run_with_dropout_writes_the_same_checkpoint_as_an_uninterrupted_one(zoo, tmp_path):
+    cfg = train_config("l_con", encoder="invariant", epochs=3, views=1, objects_per_batch=4)
+    train(zoo, tmp_path / "whole", cfg)
+    train(zoo, tmp_path / "cut", replace(cfg, epochs=1))
+    train(zoo, tmp_path / "cut", cfg, resume=True)
+    last = "checkpoints/last.safetensors"
+    assert (tmp_path / "whole" / last).read_bytes() == (tmp_path / "cut" / last).read_bytes()
+
+
 def test_embed_writes_items_with_their_labels(zoo, tmp_path):
     run = tmp_path / "run"
     train(zoo, run, TrainConfig(loss="l_con", epochs=1))

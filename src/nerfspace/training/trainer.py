@@ -391,6 +391,7 @@ def _train(
     history: list[dict] = []
     for epoch in range(start_epoch, cfg.epochs):
         gen = torch.Generator().manual_seed(derive_seed("epoch", cfg.seed, epoch))
+        torch.manual_seed(derive_seed("modules", cfg.seed, epoch))  # dropout: a resumed epoch draws the same
         order = [objects[i] for i in torch.randperm(len(objects), generator=gen)]
         for b in range(steps_per_epoch):
             t0 = time.perf_counter()
