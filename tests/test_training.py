@@ -80,6 +80,12 @@ def test_invariant_training_reads_turned_views_and_trains_both_objectives(zoo, t
     assert emb.vectors.std(0).min() > 0  # no entry constant over the zoo
 
 
+def test_the_decoder_reads_every_part_while_the_contrastive_loss_reads_the_object_part(zoo, tmp_path):
+    cfg = train_config("l_rec_con", encoder="invariant", epochs=1, views=0, objects_per_batch=4)
+    history = train(zoo, tmp_path / "run", cfg)["history"]
+    assert {"psnr", "siglip", "recall@1"} <= set(history[0])
+
+
 def test_a_resumed_run_with_dropout_writes_the_same_checkpoint_as_an_uninterrupted_one(zoo, tmp_path):
     cfg = train_config("l_con", encoder="invariant", epochs=3, views=1, objects_per_batch=4)
     train(zoo, tmp_path / "whole", cfg)

@@ -235,10 +235,11 @@ def validate(model: Model, cache: ZooCache, data: RunData, cfg: TrainConfig) -> 
         ]
     )
     ids = torch.tensor([i for i, _ in members], device=z.device)
-    z = z[:, cfg.encoder.columns("object")]
-    metrics["siglip"] = float(model.siglip(z, ids))
+    objects = z[:, cfg.encoder.columns("object")]
+    metrics["siglip"] = float(model.siglip(objects, ids))
     presets = [it.preset for it in items]
-    recall = mean_recall(pair_recall(z.cpu(), ids.tolist(), presets, ks=(1,)), 1, set(presets), set(presets))
+    pairs = pair_recall(objects.cpu(), ids.tolist(), presets, ks=(1,))
+    recall = mean_recall(pairs, 1, set(presets), set(presets))
     if recall is not None:
         metrics["recall@1"] = recall
     if cfg.uses_rendering:
