@@ -49,12 +49,10 @@ def nerf_inputs(nerf: NeRF, needs: Sequence[str], pose: Similarity | None = None
     out: dict[str, Any] = {}
     if "graph" in needs:
         out["graph"] = nerf_to_graph(nerf.spec, nerf.params, nerf.occupancy)
-    field = nerf_field(nerf)
-    if pose is not None:
-        field = moved_field(field, pose)
-    for name in needs:
-        if name in FIELD_INPUTS:
-            out[name] = FIELD_INPUTS[name][0](field)
+    reads = [name for name in needs if name in FIELD_INPUTS]
+    if reads:
+        field = nerf_field(nerf) if pose is None else moved_field(nerf_field(nerf), pose)
+        out |= {name: FIELD_INPUTS[name][0](field) for name in reads}
     return out
 
 
