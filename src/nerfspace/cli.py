@@ -366,6 +366,65 @@ def render(
     out.print(f"wrote {out_png} ({views} views of {size}x{size})")
 
 
+classify_app = typer.Typer(no_args_is_help=True, help="Classifiers on your own labels.")
+app.add_typer(classify_app, name="classify")
+
+
+@classify_app.command("fit")
+def classify_fit(
+    emb_file: Path = typer.Argument(..., metavar="EMB", help="Embeddings file (nerfspace embed)."),
+    labels: Path = typer.Option(..., "--labels", help="CSV: label, and file (NeRF files) or object."),
+    out_file: Path = typer.Option(..., "--out", help="Classifier file (.safetensors)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+) -> None:
+    """Fit a classifier on the labelled rows of an embeddings file: the protocol's MLP when every class has
+    10 examples or more, else the nearest class mean (k-shot)."""
+    from nerfspace.embeddings import load_embeddings
+    from nerfspace.evaluation.classify import NearestClassMean, fit_classifier
+    from nerfspace.labels import read_labels
+
+    _check_output(out_file, [emb_file, labels], overwrite)
+    emb = load_embeddings(emb_file)
+    labelled = read_labels(labels, emb.items)
+    rows = sorted(labelled)
+    clf = fit_classifier(emb.vectors[rows], [labelled[i] for i in rows])
+    clf.save(out_file, {"checkpoint": emb.checkpoint})
+    counts = {c: sum(labelled[i] == c for i in rows) for c in clf.labels}
+    kind = "nearest class mean" if isinstance(clf, NearestClassMean) else "MLP"
+    out.print(f"{kind} over {len(counts)} classes from {len(rows)} labelled NeRFs ({counts}) → {out_file}")
+
+
+@classify_app.command("predict")
+def classify_predict(
+    clf_file: Path = typer.Argument(..., metavar="CLF", help="Classifier file (nerfspace classify fit)."),
+    emb_file: Path = typer.Argument(..., metavar="EMB", help="Embeddings of the same encoder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON."),
+) -> None:
+    """The class of every NeRF of an embeddings file."""
+    from nerfspace.embeddings import load_embeddings
+    from nerfspace.evaluation.classify import load_classifier
+
+    clf, meta = load_classifier(clf_file)
+    emb = load_embeddings(emb_file)
+    if meta.get("dim") != emb.vectors.shape[1]:
+        raise InputError(
+            f"{clf_file}: fitted on embeddings of size {meta.get('dim')}, not {emb.vectors.shape[1]}"
+        )
+    if meta.get("checkpoint") != emb.checkpoint:
+        raise InputError(f"{clf_file}: fitted on another encoder's embeddings than {emb_file}")
+    rows = [
+        {"file": it["file"], "object": it.get("object"), "label": p}
+        for it, p in zip(emb.items, clf.predict(emb.vectors), strict=True)
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table("file", "predicted class", title=f"{len(rows)} NeRFs")
+    for r in rows:
+        table.add_row(r["file"], r["label"])
+    out.print(table)
+
+
 import_app = typer.Typer(no_args_is_help=True, help="Import NeRFs from foreign formats (safe loading).")
 app.add_typer(import_app, name="import")
 

@@ -25,14 +25,16 @@ def write_tagged(path: Path, tensors: dict[str, torch.Tensor], fmt: str, meta: d
     atomic_write_bytes(Path(path), blob)
 
 
-def read_tagged(path: Path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """Tensors and metadata of a file of format ``fmt``; one clear error (naming ``what``) otherwise."""
+def read_tagged(path: Path, fmt: str | tuple[str, ...], what: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata of a file of format ``fmt`` (or one of several); one clear error (naming
+    ``what``) otherwise."""
     try:
         with safe_open(path, framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise InputError(f"{path}: not a readable {what} ({e})") from e
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
+    formats = (fmt,) if isinstance(fmt, str) else fmt
+    if not isinstance(meta, dict) or meta.get("format") not in formats:
         raise InputError(f"{path}: not a {what}")
     return tensors, meta

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from nerfspace.archs import SEEN
+from nerfspace.evaluation.classify import NearestClassMean
 from nerfspace.index import unit
 
 
@@ -91,8 +92,9 @@ def k_shot(
     for _ in range(draws):
         shots = {c: set(rng.choice(sorted(pool[c]), k, replace=False)) for c in cats}
         labelled = {o for s in shots.values() for o in s}
-        means = np.stack([x[np.isin(obj, list(shots[c])) & seen].mean(0) for c in cats])
-        pred = (x[test] @ unit(means, np.float64).T).argmax(1)
+        support = np.isin(obj, list(labelled)) & seen
+        clf = NearestClassMean().fit(x[support], [items[i]["category"] for i in np.flatnonzero(support)])
+        pred = np.array([cats.index(c) for c in clf.predict(x[test])])
         keep = np.array([not (from_test and items[i]["object"] in labelled) for i in test])
         for key, value in _by_arch(pred[keep] == truth[keep], presets[keep]).items():
             if value is not None:
