@@ -12,13 +12,11 @@ protocol (resumable: a finished variant is reused while its checkpoint is unchan
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
 from common import ROOT, save_result
-from nerfspace.atomic import atomic_write_json
-from nerfspace.benchmark import _field_baseline, _headline
+from nerfspace.benchmark import _cached, _field_baseline, _headline
 from nerfspace.cache import file_hash
 from nerfspace.encoders import Composition
 from nerfspace.encoders.invariant import InvariantEncoderConfig
@@ -44,13 +42,12 @@ def _variant(
         cfg = replace(cfg, encoder=composition)
     done = (out / "checkpoints" / "resume.pt").exists()
     train(zoo, out, cfg, resume=done)
-    results_file = out / "results.json"
     best = file_hash(out / "checkpoints" / "best.safetensors")
-    if results_file.exists() and json.loads(results_file.read_text()).get("checkpoint") == best:
-        return json.loads(results_file.read_text())
-    res, _, _ = evaluate(out, zoo, EvalConfig(seed=seed))
-    atomic_write_json(results_file, res)
-    return res
+    return _cached(
+        out / "results.json",
+        lambda: evaluate(out, zoo, EvalConfig(seed=seed))[0],
+        lambda r: r.get("checkpoint") == best,
+    )
 
 
 def main() -> None:
