@@ -284,3 +284,99 @@ def test_embed_out_must_be_a_new_file_outside_the_inputs(tmp_path, capsys):
         capsys, "embed", tmp_path / "run", zoo, "--out", zoo / "manifest.json", "--overwrite"
     )
     assert "input" in err and (zoo / "manifest.json").read_text() == "{}"
+
+
+def _lying_safetensors(path, shape: list[int], meta: dict | None = None) -> None:
+    """A safetensors file whose header declares one float32 tensor of ``shape`` over 16 bytes of data."""
+    import json
+    import struct
+
+    n = 4
+    for d in shape:
+        n *= d
+    header = {"x": {"dtype": "F32", "shape": shape, "data_offsets": [0, n]}}
+    if meta is not None:
+        header["__metadata__"] = {"nerfspace": json.dumps(meta)}
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob + b"\0" * 16)
+
+
+REASONS = {  # what each hostile input's error line names
+    "nerf_huge_tensor": "input.safetensors",
+    "embeddings_huge": "input.safetensors",
+    "classifier_huge": "input.safetensors",
+    "spec_huge_table": "hash_log2_size",
+    "views_typo": "--views",
+    "labels_huge": "more than 1000000 rows",
+}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "nerf_huge_tensor",
+        "embeddings_huge",
+        "classifier_huge",
+        "spec_huge_table",
+        "views_typo",
+        "labels_huge",
+    ],
+)
+def test_hostile_files_at_the_command_line_under_a_memory_cap(tmp_path, case):
+    """Each ends with exit 2 and one short error line, the process capped at `MEMORY_CAP` (as `ulimit -v`)."""
+    import json
+    import resource
+    import subprocess
+    import sys
+
+    from nerfspace.archs import get_preset
+
+    f = tmp_path / "input.safetensors"
+    if case == "nerf_huge_tensor":
+        _lying_safetensors(f, [2**20, 2**20])
+        argv = ["inspect", f]
+    elif case == "embeddings_huge":
+        _lying_safetensors(f, [2**31, 512], {"format": "nerfspace-embeddings/1"})
+        argv = ["index", "build", f]
+    elif case == "classifier_huge":
+        emb = tmp_path / "emb.safetensors"
+        save_embeddings(emb, _emb(torch.randn(4, 8)))
+        _lying_safetensors(f, [2**30, 2**30], {"format": "nerfspace-class-means/1", "labels": [], "dim": 8})
+        argv = ["classify", "predict", f, emb]
+    elif case == "spec_huge_table":
+        spec = {**get_preset("hash").to_dict(), "hash_log2_size": 40}
+        f = tmp_path / "spec.json"
+        f.write_text(json.dumps(spec))
+        argv = ["zoo", "build", tmp_path / "zoo", "--archs", f, "--classes", "car", "-n", "1"]
+    elif case == "views_typo":
+        argv = [
+            "train",
+            tmp_path,
+            "--out",
+            tmp_path / "run",
+            "--preset",
+            "invariant",
+            "--views",
+            "10000000000",
+        ]
+    else:  # a labels CSV far over its row cap
+        emb = tmp_path / "emb.safetensors"
+        save_embeddings(emb, _emb(torch.randn(4, 8)))
+        f = tmp_path / "labels.csv"
+        f.write_text("object,label\n" + "a,b\n" * 1_000_001)
+        argv = ["classify", "fit", emb, "--labels", f, "--out", tmp_path / "clf.safetensors"]
+
+    def cap_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "nerfspace.cli", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=cap_memory,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr[-800:]
+    assert len(lines) == 1 and lines[0].startswith("error:") and len(lines[0]) < 300, lines
+    assert REASONS[case] in lines[0], lines[0]

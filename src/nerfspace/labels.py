@@ -21,17 +21,19 @@ def _key(value: str, column: str, base: Path) -> str:
 def read_labels(path: Path, items: Sequence[dict]) -> dict[int, str]:
     """Row index of ``items`` -> label, for the items the CSV at ``path`` names; every name must match."""
     path = Path(path)
+    rows = []
     try:
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+            for row in csv.DictReader(f):  # read row by row: a huge file is refused at the cap
+                if len(rows) == MAX_ROWS:
+                    raise InputError(f"{path}: more than {MAX_ROWS} rows")
+                rows.append(row)
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{path}: not a readable labels CSV ({e})") from e
     header = set(rows[0]) if rows else set()
     column = next((c for c in ("file", "object") if c in header), None)
     if "label" not in header or column is None:
         raise InputError(f"{path}: a labels CSV needs a label column and a file or object column")
-    if len(rows) > MAX_ROWS:
-        raise InputError(f"{path}: more than {MAX_ROWS} rows")
     index: dict[str, list[int]] = {}
     for i, it in enumerate(items):
         index.setdefault(_key(str(it[column]), column, Path.cwd()), []).append(i)
