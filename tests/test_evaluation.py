@@ -9,6 +9,7 @@ from nerfspace import demo
 from nerfspace.archs import PRESETS
 from nerfspace.cli import main
 from nerfspace.embeddings import Embeddings, load_embeddings, save_embeddings
+from nerfspace.errors import InputError
 from nerfspace.evaluation.classify import ClassifierConfig, EmbeddingClassifier
 from nerfspace.evaluation.evaluate import EvalConfig, evaluate_embeddings
 from nerfspace.evaluation.mixing import arch_identifiability
@@ -269,3 +270,22 @@ def test_no_entry_of_a_shipped_embedding_is_constant_over_its_zoo(track):
     z = Encoder.load(s.encoder).embed_nerfs([load_nerf(it.file) for it in items])
     spread = z.max(0).values - z.min(0).values
     assert (spread > 1e-6).all(), f"{int((spread <= 1e-6).sum())} of {z.shape[1]} entries never change"
+
+
+def test_any_field_embeds_through_an_encoder_that_reads_only_the_field():
+    from nerfspace.probe import nerf_field
+
+    tracks = {s.track: s for s in demo.shipped()}
+    encoder = Encoder.load(tracks["independent"].encoder)
+    nerfs = [load_nerf(it.file) for it in zoo_items(tracks["independent"].zoo)[:3]]
+    as_fields = encoder.embed_fields([nerf_field(n) for n in nerfs])
+    assert torch.allclose(as_fields, encoder.embed_nerfs(nerfs), atol=1e-5)
+
+    def ball(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # a red ball: a field of no NeRF at all
+        inside = (x - torch.tensor([0.1, 0.0, 0.0])).norm(dim=-1) < 0.3
+        return torch.tensor([0.8, 0.1, 0.1]).expand(len(x), 3), 50.0 * inside.float()
+
+    z = encoder.embed_fields([ball])
+    assert z.shape == (1, encoder.composition.width) and torch.isfinite(z).all()
+    with pytest.raises(InputError, match="parameter graph"):
+        Encoder.load(tracks["aligned"].encoder).embed_fields([ball])

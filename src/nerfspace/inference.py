@@ -16,8 +16,9 @@ from nerfspace.cache import file_hash
 from nerfspace.checkpoint import load_into, load_weights, resolve_checkpoint
 from nerfspace.embeddings import Embeddings
 from nerfspace.encoders import ComposedEncoder, Composition
-from nerfspace.encoders.inputs import cached_inputs, collate, nerf_inputs
+from nerfspace.encoders.inputs import cached_inputs, collate, field_inputs, nerf_inputs
 from nerfspace.errors import InputError
+from nerfspace.probe import Field
 from nerfspace.zoo.items import zoo_items
 from nerfspace.zoo.storage import NeRF, load_nerf
 
@@ -53,6 +54,12 @@ class Encoder:
     def embed_nerfs(self, nerfs: Sequence[NeRF]) -> torch.Tensor:
         """Embeddings [len(nerfs), width] of NeRFs in memory."""
         return self.module(collate([nerf_inputs(n, self.composition.needs) for n in nerfs]))
+
+    @torch.no_grad()
+    def embed_fields(self, fields: Sequence[Field]) -> torch.Tensor:
+        """Embeddings [len(fields), width] of radiance fields given as functions (`nerfspace.probe.Field`),
+        for encoders whose parts read only the field (`field`, `invariant`)."""
+        return self.module(collate([field_inputs(f, self.composition.needs) for f in fields]))
 
     @torch.no_grad()
     def embed(

@@ -19,6 +19,7 @@ import torch
 from torch_geometric.data import Batch
 
 from nerfspace.cache import cached_tensors, file_hash
+from nerfspace.errors import InputError
 from nerfspace.frames import Similarity, yaw_tilt_rotation
 from nerfspace.graphs import nerf_to_graph
 from nerfspace.graphs.cache import cached_graph
@@ -44,6 +45,15 @@ def view_pose(digest: str, view: int) -> Similarity:
     return Similarity(rotation, torch.zeros(3), 1.0)
 
 
+def field_inputs(field: Field, needs: Sequence[str]) -> dict[str, Any]:
+    """The inputs ``needs`` names, read from any radiance field (`nerfspace.probe.Field`: points [N, 3] in
+    the scene box -> rgb [N, 3] in [0, 1], density [N] >= 0), e.g. a NeRF of another library; a part that
+    reads the parameter graph cannot take one."""
+    if "graph" in needs:
+        raise InputError("this encoder reads the parameter graph of a nerfspace NeRF; a bare field has none")
+    return {name: FIELD_INPUTS[name][0](field) for name in needs}
+
+
 def nerf_inputs(nerf: NeRF, needs: Sequence[str], pose: Similarity | None = None) -> dict[str, Any]:
     """The inputs ``needs`` names, of one NeRF (its field turned by ``pose``, if given)."""
     out: dict[str, Any] = {}
@@ -52,7 +62,7 @@ def nerf_inputs(nerf: NeRF, needs: Sequence[str], pose: Similarity | None = None
     reads = [name for name in needs if name in FIELD_INPUTS]
     if reads:
         field = nerf_field(nerf) if pose is None else moved_field(nerf_field(nerf), pose)
-        out |= {name: FIELD_INPUTS[name][0](field) for name in reads}
+        out |= field_inputs(field, reads)
     return out
 
 
