@@ -55,6 +55,17 @@ def test_a_few_labels_fit_class_means_that_label_every_nerf(emb, tmp_path, capsy
     pred = {(r["object"], r["file"]): r["label"] for r in json.loads(out)}
     assert len(pred) == 12
     assert all(label == ("chair" if o == "c" else "mug") for (o, _), label in pred.items())
+    code, _, err = run(
+        capsys,
+        "classify",
+        "fit",
+        tmp_path / "emb.safetensors",
+        "--labels",
+        labels,
+        "--out",
+        tmp_path / "no" / "c",
+    )
+    assert code == 2 and "output folder does not exist" in err
     # an existing classifier is kept unless --overwrite
     code, _, err = run(
         capsys, "classify", "fit", tmp_path / "emb.safetensors", "--labels", labels, "--out", clf_file

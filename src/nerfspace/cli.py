@@ -321,8 +321,6 @@ def embed(
     from nerfspace.embeddings import save_embeddings
     from nerfspace.inference import Encoder
 
-    if not out_file.parent.is_dir():
-        raise InputError(f"{out_file.parent}: output folder does not exist")
     _check_output(out_file, [checkpoint, *inputs], overwrite)
     bar, task = _progress(), None
 
@@ -517,7 +515,10 @@ def export(
 
 def _check_output(out_path: Path, inputs: list[Path], overwrite: bool, folder: bool = False) -> None:
     """Refuse an output that is an input, holds one, or already exists inside one (``--overwrite`` or not),
-    that is of the other kind (file / folder), or that exists while ``overwrite`` is off."""
+    that is of the other kind (file / folder), that exists while ``overwrite`` is off, or a file whose
+    folder does not exist."""
+    if not folder and not out_path.parent.is_dir():
+        raise InputError(f"{out_path.parent}: output folder does not exist")
     target = out_path.resolve()
     for inp in map(Path, inputs):
         src = inp.resolve()
