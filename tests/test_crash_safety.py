@@ -195,3 +195,56 @@ def test_embed_killed_mid_run_leaves_no_partial_file(zoo, tmp_path):
     assert load_embeddings(out).vectors.shape[0] == 12
     assert snapshot(cached) == cached
     assert temps(tmp_path) == []
+
+
+def _children(pid: int) -> list[int]:
+    """Pids of the live spawn workers whose parent is ``pid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z" and b"spawn_main" in cmdline:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_a_killed_parallel_build_leaves_no_worker_running(tmp_path):
+    out = tmp_path / "zoo"
+    proc = start(
+        "zoo",
+        "build",
+        str(out),
+        "--classes",
+        "chair,car",
+        "-n",
+        "2",
+        "--archs",
+        "mlp,hash",
+        "--steps",
+        "400",
+        "--workers",
+        "2",
+    )
+    deadline = time.monotonic() + 120
+    while len(workers := _children(proc.pid)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "the build did not start its workers"
+        time.sleep(0.1)
+    time.sleep(1.0)  # the workers are fitting
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers)  # before: they fitted on, writing into the unlocked folder

@@ -13,9 +13,11 @@ seed, so the zoo does not depend on how the work was split.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -287,6 +289,20 @@ def _fit_batch(
         save_nerf(path, nerf)
 
 
+PR_SET_PDEATHSIG = 1  # Linux prctl option: a signal the kernel sends a process when its parent dies
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: on Linux the kernel kills this worker when the build process dies, so a killed
+    build leaves no worker fitting and writing into the folder it no longer locks."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers end with their current batch
+        pass
+    if os.getppid() != parent:  # the build died before the line above took effect
+        os._exit(1)
+
+
 def build_zoo(
     out: Path,
     cfg: ZooConfig,
@@ -336,7 +352,8 @@ def _build(
             if progress:
                 progress(done, total)
     else:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, spawn, _die_with_parent, (os.getpid(),)) as pool:
             futures = [pool.submit(_fit_batch, *a, threads=max(1, cores // workers)) for a in args]
             for (_, _, missing), f in zip(batches, futures, strict=True):
                 f.result()
