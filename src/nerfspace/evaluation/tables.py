@@ -300,11 +300,12 @@ def _stages(s: dict) -> list[str]:
     return [*lines, f"Peak memory of the benchmark process: {s['peak_memory_mb']:.0f} MB.", ""]
 
 
-def _seeds(summaries: list[dict]) -> list[str]:
+def _seeds(summaries: list[dict], run: str) -> list[str]:
+    """One row per seed and track that trained ``run``."""
     rows = []
     for x in summaries:
         for name, track in summary_tracks(x).items():
-            r = track["results"].get("l_rec_con")
+            r = track["results"].get(run)
             if not r:
                 continue
             best = best_baseline(track)
@@ -335,7 +336,10 @@ def _seeds(summaries: list[dict]) -> list[str]:
         "best no-learning R@1 unseen->seen %",
         "render-then-classify, seen %",
     ]
-    return ["### Seeds (fresh objects, fits and trainings per seed), L_R+C", "", *_md_table(head, rows), ""]
+    if not rows:
+        return []
+    title = f"### Seeds (fresh objects, fits and trainings per seed), {NAMES.get(run, run)}"
+    return [title, "", *_md_table(head, rows), ""]
 
 
 def benchmark_markdown(summaries: list[dict]) -> list[str]:
@@ -357,7 +361,7 @@ def benchmark_markdown(summaries: list[dict]) -> list[str]:
         lines += _track_section(name, track, cfg["epochs"])
     lines += _stages(s)
     if len(summaries) > 1:
-        lines += _seeds(summaries)
+        lines += _seeds(summaries, "l_rec_con") + _seeds(summaries, "invariant")
     return lines
 
 
