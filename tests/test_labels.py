@@ -24,6 +24,11 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def classify_fit(capsys, tmp_path, labels, out):
+    """`nerfspace classify fit` of the fixture's embeddings: (exit code, stdout, stderr)."""
+    return run(capsys, "classify", "fit", tmp_path / "emb.safetensors", "--labels", labels, "--out", out)
+
+
 @pytest.fixture
 def emb(tmp_path):
     """12 NeRFs of 3 objects (a, b: mugs near +x; c: a chair near +y) in 4 architectures each."""
@@ -45,9 +50,7 @@ def test_a_few_labels_fit_class_means_that_label_every_nerf(emb, tmp_path, capsy
     labels = tmp_path / "labels.csv"
     labels.write_text("file,label\nnerfs/mlp/a.safetensors,mug\nnerfs/mlp/c.safetensors,chair\n")
     clf_file = tmp_path / "clf.safetensors"
-    code, out, err = run(
-        capsys, "classify", "fit", tmp_path / "emb.safetensors", "--labels", labels, "--out", clf_file
-    )
+    code, out, err = classify_fit(capsys, tmp_path, labels, clf_file)
     assert code == 0, err
     assert "nearest class mean over 2 classes from 2 labelled NeRFs" in out
     code, out, err = run(capsys, "classify", "predict", clf_file, tmp_path / "emb.safetensors", "--json")
@@ -55,21 +58,10 @@ def test_a_few_labels_fit_class_means_that_label_every_nerf(emb, tmp_path, capsy
     pred = {(r["object"], r["file"]): r["label"] for r in json.loads(out)}
     assert len(pred) == 12
     assert all(label == ("chair" if o == "c" else "mug") for (o, _), label in pred.items())
-    code, _, err = run(
-        capsys,
-        "classify",
-        "fit",
-        tmp_path / "emb.safetensors",
-        "--labels",
-        labels,
-        "--out",
-        tmp_path / "no" / "c",
-    )
+    code, _, err = classify_fit(capsys, tmp_path, labels, tmp_path / "no" / "c")
     assert code == 2 and "output folder does not exist" in err
     # an existing classifier is kept unless --overwrite
-    code, _, err = run(
-        capsys, "classify", "fit", tmp_path / "emb.safetensors", "--labels", labels, "--out", clf_file
-    )
+    code, _, err = classify_fit(capsys, tmp_path, labels, clf_file)
     assert code == 2 and "--overwrite" in err
 
 
@@ -108,16 +100,7 @@ def test_labels_by_object_and_the_mlp_with_enough_examples(emb, tmp_path):
 def test_bad_labels_give_one_error_line(emb, tmp_path, capsys, text, message):
     labels = tmp_path / "labels.csv"
     labels.write_text(text)
-    code, out, err = run(
-        capsys,
-        "classify",
-        "fit",
-        tmp_path / "emb.safetensors",
-        "--labels",
-        labels,
-        "--out",
-        tmp_path / "c.st",
-    )
+    code, out, err = classify_fit(capsys, tmp_path, labels, tmp_path / "c.st")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c.st").exists()
 
