@@ -11,12 +11,14 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from nerfspace.archs import PRESETS
 from nerfspace.encoders import Composition
+from nerfspace.shapes.parts import SEVERITIES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -123,6 +125,7 @@ def write_benchmarks_md() -> None:
     lines += _encoder_ablation_md(_load("encoder_ablation"))
     lines += _invariant_ablation_md(_load("invariant_ablation"))
     lines += _file_to_class_md(_load("file_to_class"))
+    lines += _inspection_md(_load("inspection"))
     lines += _evaluation_md()
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
 
@@ -274,6 +277,109 @@ def _file_to_class_md(f: dict | None) -> list[str]:
         f"Shipped encoder, ms per NeRF: {parts}.",
         "",
     ]
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def _by_method(
+    title: str, first: str, names: list[str], rows: list[str], value: Callable[[str, str], float | None]
+) -> list[str]:
+    """A titled table: one row per entry of ``rows``, one column per method, cells ``value(method, row)``."""
+    lines = ["", title, "", f"| {first} | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    return lines + [f"| {r} | " + " | ".join(_fmt(value(n, r)) for n in names) + " |" for r in rows]
+
+
+def _inspection_md(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    z, methods = r["zoo"], r["methods"]
+    names = list(methods)
+    levels = sorted(next(iter(methods.values()))["severity"], key=float)
+    first = next(iter(methods.values()))
+    anomaly = first["config"]["anomaly"]
+    lines = [
+        "## Inspection: normal versus defective parts",
+        "",
+        f"`{r['command']}` ({r['date']}, {r['machine']['cores']} cores).",
+        "",
+        f"Zoo: parts {', '.join(z['classes'])}; {z['objects_per_class']} normal objects per part, their"
+        f" train and val objects ({first['reference_parts']} NeRFs) the reference in {', '.join(z['archs'])};"
+        f" test parts in {', '.join(z['test_archs'])}, {first['test_parts']['normal']} normal and"
+        f" {first['test_parts']['defective']} defective NeRFs ({z['defective_per_class']} per part, defect"
+        f" and severity; defects {', '.join(z['defects'])}; severities {', '.join(levels)});"
+        f" {r['captures']} captures (every NeRF its own pose, cameras and light)."
+        f" Score: mean cosine distance to the {anomaly['k']} nearest reference normals; threshold at a"
+        f" {anomaly['false_alarm']:g} leave-one-out false-alarm rate on the reference. AUROC and AP: the"
+        " defective test parts of one defect and severity against all normal test parts, mean over defects.",
+        "",
+        "| method | "
+        + " | ".join(f"AUROC {v}" for v in levels)
+        + " | "
+        + " | ".join(f"AP {v}" for v in levels)
+        + " | flagged "
+        + " | flagged ".join(levels)
+        + " | false alarms (normal test parts) | ms / NeRF |",
+        "|---|" + "---|" * (3 * len(levels) + 2),
+    ]
+    for name, m in methods.items():
+        sev = m["severity"]
+        ms = r["cost"][name]["embed_ms_per_nerf"]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_fmt(sev[v]["auroc"]) for v in levels)
+            + " | "
+            + " | ".join(_fmt(sev[v]["ap"]) for v in levels)
+            + " | "
+            + " | ".join(f"{sev[v]['flagged']:.0%}" for v in levels)
+            + f" | {m['false_alarm']:.0%} | {'–' if ms is None else f'{ms:.0f}'} |"
+        )
+    per_defect = next(iter(methods.values()))["per_defect"]
+    for v in levels:
+        lines += _by_method(
+            f"AUROC per defect, severity {v}:",
+            "defect",
+            names,
+            sorted(per_defect[v]),
+            lambda n, d, v=v: methods[n]["per_defect"][v][d]["auroc"],
+        )
+    medium = f"{SEVERITIES['medium']:g}" if f"{SEVERITIES['medium']:g}" in levels else levels[-1]
+    lines += _by_method(
+        f"AUROC per test architecture (mean over defects), severity {medium}:",
+        "architecture",
+        names,
+        sorted(next(iter(methods.values()))["per_arch"][medium]),
+        lambda n, a: methods[n]["per_arch"][medium][a],
+    )
+    enc, probe = names[0], methods.get("field-probe")
+    low, med = levels[0], medium
+    worse = [
+        f"{d} at {v}"
+        for v in levels
+        for d in methods[enc]["per_defect"][v]
+        if probe
+        and (methods[enc]["per_defect"][v][d]["auroc"] or 0) < (probe["per_defect"][v][d]["auroc"] or 0)
+    ]
+    b = r["batch"]
+    auroc_med, auroc_low = methods[enc]["severity"][med]["auroc"], methods[enc]["severity"][low]["auroc"]
+    lines += [
+        "",
+        "Must reach (issue 18), the shipped encoder:",
+        "",
+        f"- AUROC >= 0.95 at medium severity ({med}): {_fmt(auroc_med)}"
+        f" ({'met' if auroc_med >= 0.95 else 'not met'}).",
+        f"- AUROC >= 0.80 at the lowest severity ({low}): {_fmt(auroc_low)}"
+        f" ({'met' if auroc_low >= 0.80 else 'not met'}).",
+        "- At least field-probe's AUROC per defect type: "
+        + ("met for every defect and severity." if not worse else f"not met for {', '.join(worse)}."),
+        "- Localisation hit rate >= 0.8: not measured (no defect map yet).",
+        f"- {b['parts']} NeRF files from file to flag (shipped encoder + anomaly model, nothing cached):"
+        f" {b['seconds']:.1f} s, {b['ms_per_part']:.1f} ms per part (goal: under 60 s;"
+        f" {'met' if b['seconds'] < 60 else 'not met'}).",
+        "",
+    ]
+    return lines
 
 
 def _train_speed_md(t: dict | None) -> list[str]:

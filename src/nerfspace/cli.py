@@ -65,11 +65,19 @@ def zoo_build(
     out_dir: Path = typer.Argument(
         ..., metavar="OUT", help="Zoo folder (created; resumed if it holds this zoo)."
     ),
-    classes: str = typer.Option("all", help="'all' or comma-separated categories."),
+    classes: str = typer.Option(
+        "all", help="'all' (the 13 categories), 'parts' (the 5 machine parts) or comma-separated names."
+    ),
     objects_per_class: int = typer.Option(2, "--objects-per-class", "-n", help="Objects per category."),
     archs: str = typer.Option(
         None, help="seen|unseen|all|name,... ; items may be ArchSpec .json files (default: the protocol)."
     ),
+    test_archs: str = typer.Option(None, help="Architectures of the test objects (default: as --archs)."),
+    defects: str = typer.Option(
+        None, help="Parts only: 'all' or comma-separated defects, added as test objects (inspection zoo)."
+    ),
+    severities: str = typer.Option("medium", help="Defect severities: low|medium|high or numbers in (0, 1]."),
+    defective_per_class: int = typer.Option(2, help="Defective parts per part, defect and severity."),
     fit: str = typer.Option(
         "photometric", help="photometric (from rendered views) or distill (from the field)."
     ),
@@ -93,15 +101,21 @@ def zoo_build(
     from dataclasses import replace
 
     from nerfspace.shapes import CATEGORIES
+    from nerfspace.shapes.parts import DEFECTS, PARTS, severity_value
     from nerfspace.zoo import ZooConfig, build_zoo, fit_config, zoo_info
     from nerfspace.zoo.captures import CaptureConfig
 
-    cls = CATEGORIES if classes == "all" else tuple(c.strip() for c in classes.split(",") if c.strip())
+    groups = {"all": CATEGORIES, "parts": PARTS}
+    cls = groups.get(classes) or _names(classes)
     if workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be >= 1, got {steps}")
     names, declared = parse_archs(archs) if archs else (None, {})
+    test_names, test_declared = parse_archs(test_archs) if test_archs else (None, {})
+    declared = {**declared, **test_declared}
+    defect_names = () if defects is None else DEFECTS if defects == "all" else _names(defects)
+    levels = tuple(severity_value(v) for v in _names(severities)) if defect_names else ()
     capture_cfg = CaptureConfig(
         captures,
         capture_rotation,
@@ -119,6 +133,10 @@ def zoo_build(
         seed,
         tuple(declared.items()),
         capture_cfg,
+        tuple(test_names) if test_names else None,
+        defect_names,
+        levels,
+        defective_per_class if defect_names else 0,
     )
     fit_cfg = fit_config(fit, scale) if steps is None else replace(fit_config(fit, scale), steps=steps)
     bar, task = _progress(), None
@@ -136,6 +154,11 @@ def zoo_build(
         bar.stop()
     info = zoo_info(out_dir)
     _emit_json(info) if as_json else _print_info(info)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """The items of a comma-separated option."""
+    return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
 def _pair(option: str, text: str, kind: type) -> tuple:
@@ -423,6 +446,102 @@ def classify_predict(
     out.print(table)
 
 
+anomaly_app = typer.Typer(no_args_is_help=True, help="Inspection: normal versus anomalous parts.")
+app.add_typer(anomaly_app, name="anomaly")
+
+
+def _embedded(inputs: list[Path], encoder: Path | None, fitted: tuple[Path, dict] | None = None):
+    """Embeddings of ``inputs``: one embeddings file as it is, or zoos and NeRF files through ``encoder``;
+    refused before any work when they are not of the encoder a model was ``fitted`` on (file, metadata)."""
+    from nerfspace.embeddings import load_embeddings
+    from nerfspace.inference import Encoder
+
+    if encoder is None:
+        if len(inputs) != 1:
+            raise InputError(
+                "give one embeddings file (nerfspace embed), or zoos / NeRF files with --encoder"
+            )
+        emb = load_embeddings(inputs[0])
+        made_by = (emb.checkpoint, emb.encoder)
+    else:
+        enc = Encoder.load(encoder)
+        made_by = (enc.checkpoint, enc.composition.to_dict())
+    if fitted and (fitted[1].get("checkpoint"), fitted[1].get("encoder")) != made_by:
+        raise InputError(f"{fitted[0]}: fitted on another encoder's embeddings than those of {inputs[0]}")
+    if encoder is None:
+        return emb
+    bar = _progress()
+    try:
+        return enc.embed(inputs, progress=_bar_callback(bar, "embedding NeRFs"))
+    finally:
+        bar.stop()
+
+
+@anomaly_app.command("fit")
+def anomaly_fit(
+    inputs: list[Path] = typer.Argument(
+        ...,
+        metavar="NORMALS...",
+        help="Normal parts: an embeddings file, or zoos / NeRF files with --encoder.",
+    ),
+    out_file: Path = typer.Option(..., "--out", help="Anomaly model file (.safetensors)."),
+    encoder: Path = typer.Option(None, "--encoder", help="Run folder or checkpoint to embed NeRFs with."),
+    k: int = typer.Option(3, help="Nearest normals each score averages over."),
+    false_alarm: float = typer.Option(0.05, help="Share of normals the threshold flags (leave-one-out)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+) -> None:
+    """Fit an anomaly model on normal parts: distance to the k nearest normals, and a threshold set from
+    the normals themselves at a stated false-alarm rate."""
+    from nerfspace.evaluation.anomaly import AnomalyConfig, KNNAnomaly
+
+    _check_output(out_file, [*inputs, *([encoder] if encoder else [])], overwrite)
+    cfg = AnomalyConfig(k, false_alarm)
+    emb = _embedded(inputs, encoder)
+    defective = [it["file"] for it in emb.items if it.get("defect")]
+    if defective:
+        raise InputError(f"the normals hold {len(defective)} defective parts, e.g. {defective[0]}")
+    model = KNNAnomaly(cfg).fit(emb.vectors, [it["object"] for it in emb.items])
+    model.save(out_file, {"checkpoint": emb.checkpoint, "encoder": emb.encoder})
+    out.print(
+        f"{len(emb.items)} normal NeRFs, k={k}: threshold {model.threshold:.4f} "
+        f"(flags {false_alarm:.0%} of the normals, each left out) → {out_file}"
+    )
+
+
+@anomaly_app.command("score")
+def anomaly_score(
+    model_file: Path = typer.Argument(..., metavar="MODEL", help="Anomaly model (nerfspace anomaly fit)."),
+    inputs: list[Path] = typer.Argument(
+        ...,
+        metavar="INPUT...",
+        help="An embeddings file of the same encoder, or zoos / NeRF files with --encoder.",
+    ),
+    encoder: Path = typer.Option(None, "--encoder", help="The model's encoder, to embed NeRFs with."),
+    as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+) -> None:
+    """Score parts against the normals of an anomaly model; flag those above its threshold."""
+    from nerfspace.evaluation.anomaly import KNNAnomaly
+
+    model, meta = KNNAnomaly.load(model_file)
+    emb = _embedded(inputs, encoder, (model_file, meta))
+    scores = model.score_samples(emb.vectors)
+    rows = [
+        {"file": it["file"], "object": it["object"], "score": float(s), "flagged": bool(s > model.threshold)}
+        for it, s in zip(emb.items, scores, strict=True)
+    ]
+    if as_json:
+        _emit_json({"threshold": model.threshold, "parts": rows})
+        return
+    flagged = sum(r["flagged"] for r in rows)
+    table = Table("file", "score", "flagged", title=f"{flagged} of {len(rows)} parts flagged")
+    for r in rows:
+        table.add_row(r["file"], f"{r['score']:.4f}", "yes" if r["flagged"] else "")
+    out.print(table)
+    out.print(
+        f"threshold {model.threshold:.4f} (k={model.config.k}, false-alarm rate {model.config.false_alarm:g})"
+    )
+
+
 import_app = typer.Typer(no_args_is_help=True, help="Import NeRFs from foreign formats (safe loading).")
 app.add_typer(import_app, name="import")
 
@@ -645,7 +764,7 @@ def benchmark(
     from nerfspace.benchmark import TRACKS, BenchmarkConfig, run_benchmark
     from nerfspace.evaluation.tables import benchmark_markdown
 
-    chosen = tuple(t.strip() for t in tracks.split(",") if t.strip())
+    chosen = _names(tracks)
     if not chosen or set(chosen) - set(TRACKS):
         raise InputError(f"--tracks must name some of {', '.join(TRACKS)}, got {tracks!r}")
     cfg = BenchmarkConfig(

@@ -98,6 +98,8 @@ class Encoder:
                         "preset": it.preset,
                         "split": it.split,
                     }
+                    if it.defect:  # a defective part of an inspection zoo
+                        item.update(defect=it.defect, severity=f"{it.severity:g}")
                     out.append(
                         (
                             {**item, "file": str(it.file)},
@@ -112,6 +114,8 @@ class Encoder:
                     "category": m.get("category", ""),
                     "split": "",
                 }
+                if m.get("defect"):
+                    item.update(defect=m["defect"], severity=m.get("severity", ""))
                 out.append(
                     ({**item, "preset": nerf.preset, "file": str(inp)}, partial(nerf_inputs, nerf, needs))
                 )

@@ -64,6 +64,25 @@ def orbit_cameras(
     return Cameras(look_at(eye).float(), focal, size)
 
 
+def ring_cameras(
+    n: int, size: int, elevation_deg: float = 30.0, radius: float = 2.0, fov_deg: float = 40.0
+) -> Cameras:
+    """``n`` cameras evenly spaced in azimuth (from 0) at one elevation, looking at the origin: turning the
+    object about z by a multiple of 360 / n degrees shifts the views cyclically."""
+    azim = torch.arange(n, dtype=torch.float64) * (2 * math.pi / n)
+    elev = math.radians(elevation_deg)
+    eye = radius * torch.stack(
+        [
+            math.cos(elev) * torch.cos(azim),
+            math.cos(elev) * torch.sin(azim),
+            torch.full_like(azim, math.sin(elev)),
+        ],
+        -1,
+    )
+    focal = 0.5 * size / math.tan(math.radians(fov_deg) / 2)
+    return Cameras(look_at(eye).float(), focal, size)
+
+
 def project(cams: Cameras, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pixel row, column (continuous, pixel centres at integers) and depth in front of the camera
     of world points ``x`` [P, 3] in every camera: three [V, P] tensors (inverse of `camera_rays`)."""

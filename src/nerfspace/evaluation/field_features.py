@@ -20,7 +20,7 @@ from nerfspace.embeddings import Embeddings
 from nerfspace.invariant import field_invariant, moments
 from nerfspace.probe import PROBE_POINTS, Field, field_probe, field_values, nerf_field
 from nerfspace.zoo.items import Item
-from nerfspace.zoo.storage import load_nerf
+from nerfspace.zoo.storage import NeRF, load_nerf
 
 # The canonical probe grid in units of the RMS radius: `PROBE_POINTS` (+-0.6) scaled by 1 / PROBE_RMS, so
 # that an object of RMS radius PROBE_RMS is probed at its own frame's `PROBE_POINTS`.
@@ -86,21 +86,30 @@ def _item_dict(item: Item | dict) -> dict:
     return {k: str(d[k]) for k in ("object", "category", "preset", "split", "file")}
 
 
+def nerf_embeddings(
+    items: Sequence[Item | dict], name: str, features: Callable[[NeRF], torch.Tensor]
+) -> Embeddings:
+    """Embeddings of NeRFs (zoo items, or dicts with their object, category, preset, split and file) by
+    the no-learning ``features`` of each NeRF, recorded as the baseline ``name``."""
+    rows, out_items = [], []
+    for item in items:
+        d = _item_dict(item)
+        rows.append(features(load_nerf(d["file"])).float())
+        out_items.append(d)
+    return Embeddings(torch.stack(rows), out_items, {"baseline": name}, "")
+
+
 def field_embeddings(
     items: Sequence[Item | dict], method: str, transform: Callable[[int, Field], Field] | None = None
 ) -> Embeddings:
-    """Embeddings of NeRFs (zoo items, or dicts with their object, category, preset, split and file) by the
-    no-learning baseline ``method`` of `FIELD_BASELINES`; ``transform(i, field)``, if given, replaces the
-    field of row i (e.g. a `moved_field`)."""
+    """Embeddings of NeRFs by the no-learning baseline ``method`` of `FIELD_BASELINES`;
+    ``transform(i, field)``, if given, replaces the field of row i (e.g. a `moved_field`)."""
     if method not in FIELD_BASELINES:
         raise ValueError(f"unknown field baseline {method!r}; choose from {', '.join(FIELD_BASELINES)}")
-    features = FIELD_BASELINES[method]
-    rows, out_items = [], []
-    for i, item in enumerate(items):
-        d = _item_dict(item)
-        field = nerf_field(load_nerf(d["file"]))
-        if transform is not None:
-            field = transform(i, field)
-        rows.append(features(field).float())
-        out_items.append(d)
-    return Embeddings(torch.stack(rows), out_items, {"baseline": method}, "")
+    features, row = FIELD_BASELINES[method], iter(range(len(items)))
+
+    def of(nerf: NeRF) -> torch.Tensor:
+        field, i = nerf_field(nerf), next(row)
+        return features(field if transform is None else transform(i, field))
+
+    return nerf_embeddings(items, method, of)

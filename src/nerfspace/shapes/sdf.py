@@ -3,7 +3,8 @@
 Primitives are written in their local frame, on coordinate tensors. An `Assembly` places primitives
 (rotation, translation, optional half-space clips) in a canonical frame (+z up, ground near z = 0, front
 towards +x) and normalises size and yaw; its `SDFObject` evaluates all parts of one kind in one batched
-pass and blends them with a smooth union (which also blends the part colours).
+pass and blends them with a smooth union (which also blends the part colours), then removes the
+assembly's cuts (holes, notches, dents) with a hard difference.
 """
 
 from __future__ import annotations
@@ -189,11 +190,31 @@ class Part:
 # Assembly (canonical frame) → SDFObject
 
 
-class Assembly:
-    """Parts placed in the canonical frame; ``placed`` normalises size and yaw, ``to_object`` packs it."""
+@dataclass(frozen=True)
+class Placement:
+    """``x -> scale * rot @ (x - centre)``: how `Assembly.placed` centres, scales and yaws an assembly."""
 
-    def __init__(self, parts: Sequence[Part] = ()) -> None:
+    centre: np.ndarray
+    scale: float
+    rot: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Points [..., 3] of the assembly's frame in the placed frame."""
+        return self.scale * (np.asarray(x, dtype=float) - self.centre) @ self.rot.T
+
+    def part(self, p: Part) -> Part:
+        """``p`` moved by this placement."""
+        clips = tuple((n, o * self.scale) for n, o in p.clips)
+        return Part(p.kind, p.sizes * self.scale, self.rot @ p.rot, self.apply(p.center), p.color, clips)
+
+
+class Assembly:
+    """Parts placed in the canonical frame; ``placed`` normalises size and yaw, ``to_object`` packs it.
+    ``cuts`` (an assembly of its own, built with the same methods) is removed from the solid."""
+
+    def __init__(self, parts: Sequence[Part] = (), cuts: Sequence[Part] = (), solid: bool = True) -> None:
         self.parts = list(parts)
+        self.cuts = Assembly(cuts, solid=False) if solid else None
 
     def add(
         self,
@@ -294,26 +315,22 @@ class Assembly:
         boxes = [p.bounds() for p in self.parts]
         return np.min([lo for lo, _ in boxes], axis=0), np.max([hi for _, hi in boxes], axis=0)
 
-    def placed(self, longest: float, yaw: float, max_half: float = 0.58) -> Assembly:
-        """Centred copy, scaled so its longest side is ``longest`` (less where needed to stay inside
-        [-max_half, max_half]^3 after the yaw), and rotated by ``yaw`` radians about z."""
+    def placement(self, longest: float, yaw: float, max_half: float = 0.58) -> Placement:
+        """Centring, scaling so the longest side is ``longest`` (less where needed to stay inside
+        [-max_half, max_half]^3 after the yaw), and rotating by ``yaw`` radians about z."""
         lo, hi = self.bounds()
-        centre, extent = (lo + hi) / 2, hi - lo
-        rz = rot_z(yaw)
-        s = min(longest / extent.max(), 2 * max_half / (np.abs(rz) @ extent).max())
-        return Assembly(
-            [
-                Part(
-                    p.kind,
-                    p.sizes * s,
-                    rz @ p.rot,
-                    s * rz @ (p.center - centre),
-                    p.color,
-                    tuple((n, o * s) for n, o in p.clips),
-                )
-                for p in self.parts
-            ]
-        )
+        extent, rz = hi - lo, rot_z(yaw)
+        scale = min(longest / extent.max(), 2 * max_half / (np.abs(rz) @ extent).max())
+        return Placement((lo + hi) / 2, float(scale), rz)
+
+    def moved(self, placement: Placement) -> Assembly:
+        """A copy moved by ``placement`` (cuts too)."""
+        cuts = self.cuts.parts if self.cuts is not None else ()
+        return Assembly([placement.part(p) for p in self.parts], [placement.part(p) for p in cuts])
+
+    def placed(self, longest: float, yaw: float, max_half: float = 0.58) -> Assembly:
+        """Centred copy, scaled and yawed by `placement`."""
+        return self.moved(self.placement(longest, yaw, max_half))
 
     def to_object(self, category: str, seed: int, palette: np.ndarray, blend: float) -> SDFObject:
         """Pack into an `SDFObject`; part colour role ``c`` takes ``palette[c % len(palette)]``."""
@@ -328,6 +345,7 @@ class Assembly:
             torch.tensor(albedo, dtype=torch.float32),
             blend,
             torch.tensor(np.stack([lo - pad, hi + pad]), dtype=torch.float32),
+            cuts=PartSet(self.cuts.parts) if self.cuts is not None and self.cuts.parts else None,
         )
 
 
@@ -381,6 +399,7 @@ class SDFObject:
     bounds: Tensor = field(repr=False)  # [2, 3] padded world bounding box (low, high)
     pose: Similarity | None = field(default=None, repr=False)  # None: the canonical frame
     light: Tensor = field(default=LIGHT_DIR, repr=False)
+    cuts: PartSet | None = field(default=None, repr=False)  # removed from the solid (holes, notches)
 
     def posed(self, pose: Similarity, light: Tensor | None = None) -> SDFObject:
         """This object moved by ``pose`` (after its own pose), lit from ``light`` (default: unchanged)."""
@@ -397,10 +416,12 @@ class SDFObject:
 
     def sdf(self, x: Tensor) -> Tensor:
         """Signed distance [N] (negative inside) at points ``x`` [N, 3]."""
-        d = torch.cat(
-            [smooth_union(self.parts.distances(c), self.blend)[0] for c in self._canonical(x).split(CHUNK)]
-        )
+        d = torch.cat([self._sdf_chunk(c) for c in self._canonical(x).split(CHUNK)])
         return d if self.pose is None else d * self.pose.scale
+
+    def _sdf_chunk(self, c: Tensor) -> Tensor:
+        d = smooth_union(self.parts.distances(c), self.blend)[0]
+        return d if self.cuts is None else torch.maximum(d, -self.cuts.distances(c).amin(0))
 
     def albedo(self, x: Tensor) -> Tensor:
         """Albedo [N, 3] in [0.1, 0.9]: part colours weighted like the smooth union."""

@@ -30,7 +30,8 @@ from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
 from nerfspace.errors import FileFormatError, InputError, ZooError, access_error
 from nerfspace.locks import LOCK_NAME, folder_lock
 from nerfspace.seeding import derive_seed
-from nerfspace.shapes import CATEGORIES, make_object
+from nerfspace.shapes import CATEGORIES, SDFObject, make_object
+from nerfspace.shapes.parts import DEFECTS, PARTS, make_part, severity_value
 from nerfspace.zoo.captures import CaptureConfig, draw_capture
 from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config
 from nerfspace.zoo.storage import NeRF, read_metadata, save_nerf
@@ -43,10 +44,13 @@ MAX_OBJECTS_PER_CLASS = 100_000  # a plan larger than this is a typo (it would t
 
 @dataclass(frozen=True)
 class ZooConfig:
-    """What a zoo holds. ``archs`` None applies the protocol: the seen presets for train/val
-    objects, all 13 for test objects; otherwise every object gets the listed architectures: preset
-    names, or names of user-declared specs given in ``declared`` as (name, spec) pairs. ``captures``:
-    how each NeRF's views are taken (`nerfspace.zoo.captures`)."""
+    """What a zoo holds. ``classes``: object categories or machine parts (`nerfspace.shapes.parts`).
+    ``archs`` None applies the protocol: the seen presets for train/val objects, all 13 for test
+    objects; otherwise every object gets the listed architectures: preset names, or names of
+    user-declared specs given in ``declared`` as (name, spec) pairs; ``test_archs`` overrides them for
+    test objects. ``captures``: how each NeRF's views are taken (`nerfspace.zoo.captures`). An
+    inspection zoo adds, per part, ``defective_per_class`` test objects for every defect and severity
+    (the normal objects are its reference and normal test parts)."""
 
     classes: tuple[str, ...] = CATEGORIES
     objects_per_class: int = 10
@@ -56,13 +60,19 @@ class ZooConfig:
     seed: int = 0
     declared: tuple[tuple[str, ArchSpec], ...] = ()
     captures: CaptureConfig = CaptureConfig()
+    test_archs: tuple[str, ...] | None = None
+    defects: tuple[str, ...] = ()
+    severities: tuple[float, ...] = ()
+    defective_per_class: int = 0
 
     def __post_init__(self) -> None:
         for c in self.classes:
-            if c not in CATEGORIES:
-                raise InputError(f"unknown category {c!r}; categories are {', '.join(CATEGORIES)}")
+            if c not in CATEGORIES and c not in PARTS:
+                known = f"categories are {', '.join(CATEGORIES)}; parts are {', '.join(PARTS)}"
+                raise InputError(f"unknown category {c!r}; {known}")
         if not self.classes:
             raise InputError("no category given")
+        self._check_defects()
         if self.objects_per_class <= 0:
             raise InputError(f"--objects-per-class must be >= 1, got {self.objects_per_class}")
         if self.objects_per_class > MAX_OBJECTS_PER_CLASS:
@@ -72,13 +82,30 @@ class ZooConfig:
         names = dict(self.declared)
         if set(names) & set(PRESETS) or len(names) != len(self.declared):
             raise InputError("declared architectures need unique names that are not preset names")
-        for a in self.archs or ():
+        for a in (*(self.archs or ()), *(self.test_archs or ())):
             if a not in PRESETS and a not in names:
                 raise InputError(f"unknown architecture {a!r}; presets are {', '.join(PRESETS)}")
         if self.fit not in FIT_MODES:
             raise InputError(f"unknown fit mode {self.fit!r}; expected one of {', '.join(FIT_MODES)}")
         if self.scale not in SCALES:
             raise InputError(f"unknown scale {self.scale!r}; expected one of {', '.join(SCALES)}")
+
+    def _check_defects(self) -> None:
+        for d in self.defects:
+            if d not in DEFECTS:
+                raise InputError(f"unknown defect {d!r}; defects are {', '.join(DEFECTS)}")
+        for v in self.severities:
+            severity_value(v)
+        if bool(self.defects) != (self.defective_per_class > 0) or bool(self.defects) != bool(
+            self.severities
+        ):
+            raise InputError(
+                "defects need severities and a number of defective parts per class, and the reverse"
+            )
+        if self.defective_per_class > MAX_OBJECTS_PER_CLASS:
+            raise InputError(f"--defective-per-class must be <= {MAX_OBJECTS_PER_CLASS}")
+        if self.defects and any(c not in PARTS for c in self.classes):
+            raise InputError(f"defects apply to parts only ({', '.join(PARTS)})")
 
     def spec(self, name: str) -> ArchSpec:
         """The ArchSpec of an architecture of this zoo (declared, else the preset at the zoo's scale)."""
@@ -94,6 +121,11 @@ class ZooConfig:
         d["classes"] = list(self.classes)
         d["archs"] = list(self.archs) if self.archs is not None else None
         del d["declared"], d["captures"]
+        for key in ("test_archs", "defects", "severities", "defective_per_class"):  # kept only when set, so
+            if not d[key]:  # manifests of zoos from before them keep their keys
+                del d[key]
+            elif key != "defective_per_class":
+                d[key] = list(d[key])
         if self.declared:  # only then: manifests of preset-only zoos keep their keys
             d["declared"] = {n: s.to_dict() for n, s in self.declared}
         if self.captures.mode != "aligned":  # likewise for aligned zoos
@@ -128,8 +160,24 @@ def plan(cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
                     "split": labels[order.index(i)],
                 }
             )
+        for defect in cfg.defects:
+            for severity in cfg.severities:
+                level = severity_value(severity)
+                for i in range(cfg.defective_per_class):
+                    objects.append(
+                        {
+                            "id": f"{cat}_{defect}_{level:g}_{i:04d}",
+                            "category": cat,
+                            "seed": derive_seed("object", cfg.seed, cat, defect, f"{level:g}", i),
+                            "split": "test",
+                            "defect": defect,
+                            "severity": level,
+                        }
+                    )
     for obj in objects:
         presets = cfg.archs or (PRESETS if obj["split"] == "test" else SEEN)
+        if obj["split"] == "test" and cfg.test_archs:
+            presets = cfg.test_archs
         for p in presets:
             nerf = {
                 "file": f"nerfs/{p}/{obj['id']}.safetensors",
@@ -196,6 +244,25 @@ def _check_manifest(path: Path, manifest: dict) -> None:
             raise ZooError(f"{path}: NeRF {n['file']!r} names the unlisted object {n['object']!r}")
 
 
+def planned_object(obj: dict) -> SDFObject:
+    """The procedural object of a manifest's object entry (a category's, or a part's, maybe defective)."""
+    if obj["category"] in PARTS:
+        return make_part(obj["category"], obj["seed"], obj.get("defect"), obj.get("severity", 0.0))[0]
+    return make_object(obj["category"], obj["seed"])
+
+
+def defect_metadata(obj: dict) -> dict[str, str]:
+    """A defective part's defect, severity and ground-truth region (placed frame) for its NeRF files."""
+    if "defect" not in obj:
+        return {}
+    region = make_part(obj["category"], obj["seed"], obj["defect"], obj["severity"])[1]
+    return {
+        "defect": obj["defect"],
+        "severity": f"{obj['severity']:g}",
+        "region": json.dumps(region.to_dict()),
+    }
+
+
 def zoo_metadata(zoo: Path, manifest: dict, nerf: dict) -> dict[str, str]:
     """The metadata of one planned NeRF file of a zoo; a `ZooError` if its scale is not the zoo's."""
     path = Path(zoo) / nerf["file"]
@@ -257,7 +324,7 @@ def _fit_batch(
     process or inline)."""
     torch.set_num_threads(threads)
     spec = cfg.spec(preset)
-    objs = [make_object(objects[j["object"]]["category"], objects[j["object"]]["seed"]) for j in jobs]
+    objs = [planned_object(objects[j["object"]]) for j in jobs]
     cameras, captured = None, [{}] * len(jobs)  # aligned: the fit's shared views
     if cfg.captures.mode == "independent":
         caps = [
@@ -272,6 +339,7 @@ def _fit_batch(
         obj = objects[job["object"]]
         meta = {
             **captured[i],
+            **defect_metadata(obj),
             "object_id": obj["id"],
             "category": obj["category"],
             "split": obj["split"],

@@ -11,13 +11,16 @@ from nerfspace.zoo.build import load_manifest, zoo_metadata
 
 @dataclass
 class Item:
-    """One NeRF of a zoo: its object, category, preset, split and file."""
+    """One NeRF of a zoo: its object, category, preset, split and file; a defective part's defect and
+    severity (in (0, 1]; 0 for a normal object)."""
 
     object: str
     category: str
     preset: str
     split: str
     file: Path
+    defect: str | None = None
+    severity: float = 0.0
 
 
 def zoo_items(zoo: Path) -> list[Item]:
@@ -32,7 +35,8 @@ def zoo_items(zoo: Path) -> list[Item]:
         if path.exists():
             zoo_metadata(zoo, manifest, n)
             o = objects[n["object"]]
-            items.append(Item(n["object"], o["category"], n["preset"], o["split"], path))
+            defect = (o.get("defect"), float(o.get("severity", 0.0)))
+            items.append(Item(n["object"], o["category"], n["preset"], o["split"], path, *defect))
     if not items:
         raise InputError(f"{zoo}: the zoo holds no NeRF file yet")
     return items

@@ -1,0 +1,119 @@
+"""The inspection protocol on an inspection zoo (`nerfspace.zoo.ZooConfig` with defects): the normal parts
+of one architecture (train and val objects) are the reference; every test part (normal or defective) of
+the other architectures, each from its own capture, is scored by `KNNAnomaly` on a method's embeddings.
+Reported per defect and severity, per architecture: AUROC and average precision (defective parts against
+the normal test parts), and the share flagged at the reference's threshold (false alarms on normal parts).
+
+Beside any encoder, `render_ring_features` gives the render-based baseline: views on a ring of evenly
+spaced azimuths, made invariant to turns about z by the magnitude of their Fourier transform over the ring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from nerfspace.embeddings import Embeddings
+from nerfspace.errors import InputError
+from nerfspace.evaluation.anomaly import AnomalyConfig, KNNAnomaly
+from nerfspace.render import ring_cameras
+from nerfspace.zoo.items import Item
+from nerfspace.zoo.storage import NeRF
+
+RING_VIEWS = 12
+RING_SIZE = 32
+
+
+@dataclass(frozen=True)
+class InspectionConfig:
+    reference: str = "mlp"  # the architecture of the normal reference parts
+    anomaly: AnomalyConfig = AnomalyConfig()
+
+
+@torch.no_grad()
+def render_ring_features(nerf: NeRF) -> torch.Tensor:
+    """|FFT over the ring| of `RING_VIEWS` views of `RING_SIZE` px (1 - image, so the background is 0)."""
+    images = 1.0 - nerf.render(ring_cameras(RING_VIEWS, RING_SIZE))
+    return torch.fft.rfft(images.double(), dim=0).abs().float().reshape(-1)
+
+
+def _auc(scores: np.ndarray, positive: np.ndarray) -> tuple[float | None, float | None]:
+    """AUROC and average precision of ``scores`` for ``positive`` (None without both classes)."""
+    if positive.all() or not positive.any():
+        return None, None
+    return float(roc_auc_score(positive, scores)), float(average_precision_score(positive, scores))
+
+
+def _mean(values: list[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def inspection_results(emb: Embeddings, items: list[Item], cfg: InspectionConfig | None = None) -> dict:
+    """Score every test part of ``items`` (the rows of ``emb``, matched by file) against the reference
+    normals; the tables of the protocol and every test part's score."""
+    cfg = cfg or InspectionConfig()
+    by_file = {str(it.file): it for it in items}
+    rows = [by_file.get(d["file"]) for d in emb.items]
+    if any(r is None for r in rows):
+        raise InputError("embeddings of NeRFs that are not in the inspection zoo")
+    ref = [
+        i for i, it in enumerate(rows) if it.preset == cfg.reference and it.split != "test" and not it.defect
+    ]
+    test = [i for i, it in enumerate(rows) if it.split == "test" and it.preset != cfg.reference]
+    if not test:
+        raise InputError(f"no test part outside the reference architecture {cfg.reference!r}")
+    model = KNNAnomaly(cfg.anomaly).fit(emb.vectors[ref], [rows[i].object for i in ref])
+    scores = model.score_samples(emb.vectors[test])
+    parts = [rows[i] for i in test]
+    defect = np.array([it.defect or "" for it in parts])
+    severity = np.array([it.severity for it in parts])
+    preset = np.array([it.preset for it in parts])
+    normal = defect == ""
+    flagged = scores > model.threshold
+
+    everywhere = np.ones_like(normal)
+
+    def auc(positive: np.ndarray, within: np.ndarray = everywhere) -> tuple[float | None, float | None]:
+        keep = within & (positive | normal)
+        return _auc(scores[keep], positive[keep])
+
+    per_defect, per_arch, summary = {}, {}, {}
+    presets = sorted(set(preset.tolist()))
+    for s in sorted(set(severity[~normal].tolist())):
+        masks = {d: (severity == s) & (defect == d) for d in sorted(set(defect[severity == s].tolist()))}
+        cells = {}
+        for d, m in masks.items():
+            auroc, ap = auc(m)
+            cells[d] = {"auroc": auroc, "ap": ap, "flagged": float(flagged[m].mean())}
+        per_defect[f"{s:g}"] = cells
+        per_arch[f"{s:g}"] = {p: _mean([auc(m, preset == p)[0] for m in masks.values()]) for p in presets}
+        summary[f"{s:g}"] = {
+            "auroc": _mean([c["auroc"] for c in cells.values()]),
+            "ap": _mean([c["ap"] for c in cells.values()]),
+            "flagged": float(flagged[severity == s].mean()),
+        }
+    return {
+        "config": asdict(cfg),
+        "threshold": model.threshold,
+        "reference_parts": len(ref),
+        "test_parts": {"normal": int(normal.sum()), "defective": int((~normal).sum())},
+        "false_alarm": float(flagged[normal].mean()) if normal.any() else None,
+        "false_alarm_per_arch": {p: float(flagged[normal & (preset == p)].mean()) for p in presets},
+        "severity": summary,
+        "per_defect": per_defect,
+        "per_arch": per_arch,
+        "scores": [
+            {
+                "object": it.object,
+                "preset": it.preset,
+                "defect": it.defect,
+                "severity": it.severity,
+                "score": float(v),
+            }
+            for it, v in zip(parts, scores, strict=True)
+        ],
+    }

@@ -1,0 +1,236 @@
+"""Inspection: machine parts with known defects, the k-nearest-normals anomaly model, the protocol's
+tables, and the `nerfspace anomaly` commands."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nerfspace.cli import main
+from nerfspace.embeddings import Embeddings, save_embeddings
+from nerfspace.errors import InputError
+from nerfspace.evaluation.anomaly import AnomalyConfig, KNNAnomaly
+from nerfspace.evaluation.inspection import InspectionConfig, inspection_results
+from nerfspace.shapes.parts import DEFECTS, PARTS, make_part, severity_value
+from nerfspace.zoo import ZooConfig, build_zoo, plan
+from nerfspace.zoo.items import Item, zoo_items
+from nerfspace.zoo.storage import read_metadata
+
+
+def _solid(obj, x: torch.Tensor) -> torch.Tensor:
+    return obj.sdf(x) < 0
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_a_defect_changes_its_part_inside_its_region_only(part):
+    gen = torch.Generator().manual_seed(0)
+    normal, none = make_part(part, 3)
+    assert none is None
+    x = torch.rand(60_000, 3, generator=gen) * 1.2 - 0.6
+    base = _solid(normal, x)
+    assert 0.01 < base.float().mean() < 0.6  # a real solid inside the box
+    for defect in DEFECTS:
+        obj, region = make_part(part, 3, defect, "medium")
+        centre = torch.tensor(region.centre, dtype=torch.float32)
+        assert (centre.abs() < 0.62).all() and 0.0 < region.radius < 0.15
+        outside = (x - centre).norm(dim=1) > region.radius + 0.01  # + the smooth union's reach
+        assert torch.equal(_solid(obj, x[outside]), base[outside]), (part, defect)
+        inside = centre + (torch.rand(20_000, 3, generator=gen) * 2 - 1) * region.radius
+        assert (_solid(obj, inside) != _solid(normal, inside)).any(), (part, defect)
+
+
+def test_parts_are_a_pure_function_of_their_arguments():
+    x = torch.rand(2000, 3, generator=torch.Generator().manual_seed(1)) - 0.5
+    a, ra = make_part("gear", 5, "notch", 0.5)
+    b, rb = make_part("gear", 5, "notch", 0.5)
+    assert torch.equal(a.sdf(x), b.sdf(x)) and torch.equal(a.albedo(x), b.albedo(x))
+    assert ra.to_dict() == rb.to_dict()
+    c, _ = make_part("gear", 6)
+    assert not torch.equal(a.sdf(x), c.sdf(x))
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.5, float("nan"), "bogus", "2"])
+def test_a_severity_outside_0_1_is_refused(bad):
+    with pytest.raises(InputError, match="severity"):
+        severity_value(bad)
+    assert severity_value("medium") == 0.65 and severity_value("0.5") == 0.5
+
+
+def test_unknown_part_or_defect_is_refused():
+    with pytest.raises(InputError, match="unknown part"):
+        make_part("sprocket", 0)
+    with pytest.raises(InputError, match="unknown defect"):
+        make_part("gear", 0, "rust", 0.5)
+    with pytest.raises(InputError, match="defects apply to parts only"):
+        ZooConfig(classes=("chair",), defects=("dent",), severities=(0.5,), defective_per_class=1)
+    with pytest.raises(InputError, match="unknown defect"):
+        ZooConfig(classes=("gear",), defects=("rust",), severities=(0.5,), defective_per_class=1)
+
+
+def test_an_inspection_zoo_plans_defective_test_parts_in_the_test_architectures(tiny_fit):
+    cfg = ZooConfig(
+        classes=("gear", "bolt"),
+        objects_per_class=5,
+        archs=("mlp",),
+        test_archs=("hash", "triplane"),
+        defects=("dent", "burr"),
+        severities=(0.35, 1.0),
+        defective_per_class=2,
+    )
+    manifest = plan(cfg, tiny_fit)
+    defective = [o for o in manifest["objects"] if "defect" in o]
+    assert len(defective) == 2 * 2 * 2 * 2 and all(o["split"] == "test" for o in defective)
+    objects = {o["id"]: o for o in manifest["objects"]}
+    for n in manifest["nerfs"]:
+        test = objects[n["object"]]["split"] == "test"
+        assert n["preset"] in (("hash", "triplane") if test else ("mlp",))
+    assert manifest["config"]["defects"] == ["dent", "burr"]
+    assert "defects" not in plan(ZooConfig(classes=("gear",), objects_per_class=3), tiny_fit)["config"]
+
+
+def test_a_built_inspection_zoo_records_each_defect_and_its_region(tmp_path, tiny_fit):
+    cfg = ZooConfig(
+        classes=("flange",),
+        objects_per_class=1,
+        archs=("mlp",),
+        defects=("extra_hole",),
+        severities=(1.0,),
+        defective_per_class=1,
+    )
+    build_zoo(tmp_path / "zoo", cfg, fit_cfg=tiny_fit)
+    items = zoo_items(tmp_path / "zoo")
+    broken = [it for it in items if it.defect]
+    assert [(it.defect, it.severity) for it in broken] == [("extra_hole", 1.0)]
+    meta = read_metadata(broken[0].file)
+    assert meta["defect"] == "extra_hole" and "radius" in json.loads(meta["region"])
+
+
+def _clusters(n_normal: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centre = rng.normal(size=16)
+    normals = centre + 0.1 * rng.normal(size=(n_normal, 16))
+    anomalies = -centre + 0.1 * rng.normal(size=(10, 16))
+    return normals, anomalies
+
+
+def test_knn_anomaly_flags_far_parts_and_about_its_false_alarm_rate_of_normals(tmp_path):
+    normals, anomalies = _clusters(40)
+    model = KNNAnomaly(AnomalyConfig(k=3, false_alarm=0.1)).fit(normals)
+    assert model.predict(anomalies).all()
+    fresh, _ = _clusters(400, seed=0)
+    assert 0.02 < model.predict(fresh[40:]).mean() < 0.25  # new normals of the same spread
+    path = tmp_path / "model.safetensors"
+    model.save(path, {"checkpoint": "abc"})
+    loaded, meta = KNNAnomaly.load(path)
+    assert meta["checkpoint"] == "abc" and loaded.threshold == model.threshold
+    np.testing.assert_allclose(loaded.score_samples(anomalies), model.score_samples(anomalies), rtol=1e-6)
+
+
+def test_knn_anomaly_needs_enough_normals_and_leaves_out_whole_objects():
+    normals, _ = _clusters(19)
+    with pytest.raises(InputError, match="give at least 20"):
+        KNNAnomaly(AnomalyConfig(k=3, false_alarm=0.05)).fit(normals)
+    twins = np.concatenate([normals, normals + 1e-6])  # every object twice (two architectures)
+    objects = [f"o{i}" for i in range(19)] * 2
+    alone = KNNAnomaly(AnomalyConfig(k=1, false_alarm=0.1)).fit(twins)
+    grouped = KNNAnomaly(AnomalyConfig(k=1, false_alarm=0.1)).fit(twins, objects)
+    assert alone.threshold < 1e-6 < grouped.threshold  # a twin is no evidence of normality
+    with pytest.raises(InputError, match="false-alarm"):
+        AnomalyConfig(false_alarm=1.0)
+
+
+def _synthetic_inspection(tmp_path, separation: float) -> tuple[Embeddings, list[Item]]:
+    normals, anomalies = _clusters(30)
+    anomalies = normals[:10] + separation * (anomalies - normals[:10])
+    rows, items = [], []
+    for i, v in enumerate(normals):
+        split, preset = ("test", "hash") if i >= 24 else ("train", "mlp")
+        items.append(Item(f"gear_{i}", "gear", preset, split, tmp_path / f"{i}.safetensors"))
+        rows.append(v)
+    for i, v in enumerate(anomalies):
+        items.append(
+            Item(
+                f"gear_d{i}",
+                "gear",
+                "hash",
+                "test",
+                tmp_path / f"d{i}.safetensors",
+                ("dent", "notch")[i % 2],
+                0.65,
+            )
+        )
+        rows.append(v)
+    meta = [
+        {
+            "object": it.object,
+            "category": "gear",
+            "preset": it.preset,
+            "split": it.split,
+            "file": str(it.file),
+        }
+        for it in items
+    ]
+    return Embeddings(torch.tensor(np.array(rows), dtype=torch.float32), meta, {"baseline": "x"}, ""), items
+
+
+def test_inspection_tables_separate_far_defects_and_not_indistinguishable_ones(tmp_path):
+    emb, items = _synthetic_inspection(tmp_path, 1.0)
+    r = inspection_results(emb, items, InspectionConfig(anomaly=AnomalyConfig(k=3, false_alarm=0.1)))
+    assert r["reference_parts"] == 24 and r["test_parts"] == {"normal": 6, "defective": 10}
+    assert r["severity"]["0.65"]["auroc"] == pytest.approx(1.0)
+    assert set(r["per_defect"]["0.65"]) == {"dent", "notch"} and r["per_arch"]["0.65"][
+        "hash"
+    ] == pytest.approx(1.0)
+    same, items = _synthetic_inspection(tmp_path, 0.0)  # "defective" rows equal to normal reference rows
+    r = inspection_results(same, items, InspectionConfig(anomaly=AnomalyConfig(k=3, false_alarm=0.1)))
+    assert r["severity"]["0.65"]["auroc"] < 0.5
+
+
+def test_anomaly_cli_fits_scores_and_refuses_bad_input(tmp_path, capsys):
+    emb, _ = _synthetic_inspection(tmp_path, 1.0)
+    normals = Embeddings(emb.vectors[:24], emb.items[:24], {"baseline": "x"}, "")
+    save_embeddings(tmp_path / "normals.safetensors", normals)
+    save_embeddings(tmp_path / "all.safetensors", emb)
+    save_embeddings(
+        tmp_path / "few.safetensors", Embeddings(emb.vectors[:5], emb.items[:5], {"baseline": "x"}, "")
+    )
+    save_embeddings(tmp_path / "other.safetensors", Embeddings(emb.vectors, emb.items, {"baseline": "y"}, ""))
+    model = str(tmp_path / "model.safetensors")
+    assert (
+        main(
+            ["anomaly", "fit", str(tmp_path / "normals.safetensors"), "--out", model, "--false-alarm", "0.1"]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["anomaly", "score", model, str(tmp_path / "all.safetensors"), "--json"]) == 0
+    parts = json.loads(capsys.readouterr().out)["parts"]
+    assert all(p["flagged"] for p in parts[30:]) and not any(p["flagged"] for p in parts[:24])
+    bad = [
+        (
+            ["anomaly", "fit", str(tmp_path / "few.safetensors"), "--out", str(tmp_path / "m2.safetensors")],
+            "at least 20",
+        ),
+        (["anomaly", "score", model, str(tmp_path / "other.safetensors")], "another encoder"),
+        (["zoo", "build", str(tmp_path / "z"), "--classes", "sprocket"], "unknown category"),
+        (["zoo", "build", str(tmp_path / "z"), "--classes", "gear", "--defects", "rust"], "unknown defect"),
+        (
+            [
+                "zoo",
+                "build",
+                str(tmp_path / "z"),
+                "--classes",
+                "gear",
+                "--defects",
+                "dent",
+                "--severities",
+                "1.5",
+            ],
+            "severity",
+        ),
+    ]
+    for argv, message in bad:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
