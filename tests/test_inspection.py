@@ -234,3 +234,13 @@ def test_anomaly_cli_fits_scores_and_refuses_bad_input(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_the_parts_sheet_shows_every_part_and_defect(tmp_path):
+    from PIL import Image
+
+    from nerfspace.shapes.trace import parts_sheet
+
+    parts_sheet(tmp_path / "parts.png", size=16)
+    with Image.open(tmp_path / "parts.png") as image:
+        assert image.size == (84 + 16 * (1 + len(DEFECTS)), 14 + 16 * len(PARTS))

@@ -19,6 +19,7 @@ from torch import Tensor
 from nerfspace.archs import SCENE_BOX
 from nerfspace.render import BACKGROUND, Cameras, box_intersect, camera_rays, look_at
 from nerfspace.shapes.categories import CATEGORIES, make_object
+from nerfspace.shapes.parts import DEFECTS, PARTS, make_part
 from nerfspace.shapes.sdf import SDFObject
 
 AMBIENT, DIFFUSE = 0.35, 0.65
@@ -128,16 +129,36 @@ def preview_camera(
     return Cameras(look_at(eye), 0.5 * size / math.tan(math.radians(fov_deg) / 2), size)
 
 
+def _sheet(
+    path: str | Path, rows: dict[str, list[SDFObject]], size: int, header: list[str] | None = None
+) -> None:
+    """Write a PNG grid of preview renders: one row per entry of ``rows`` (its name on the left), column
+    titles from ``header`` when given."""
+    label_w, top = 84, 14 if header else 0
+    cols = max(len(objs) for objs in rows.values())
+    sheet = Image.new("RGB", (label_w + cols * size, top + len(rows) * size), "white")
+    draw = ImageDraw.Draw(sheet)
+    for col, title in enumerate(header or []):
+        draw.text((label_w + col * size + 4, 2), title, fill="black")
+    cam = preview_camera(size)
+    for row, (name, objs) in enumerate(rows.items()):
+        draw.text((4, top + row * size + size // 2 - 5), name, fill="black")
+        for col, obj in enumerate(objs):
+            image = render_views(obj, cam)[0]
+            tile = Image.fromarray((image.clamp(0, 1).numpy() * 255).round().astype(np.uint8))
+            sheet.paste(tile, (label_w + col * size, top + row * size))
+    sheet.save(path, optimize=True)
+
+
 def contact_sheet(path: str | Path, per_category: int = 4, size: int = 96) -> None:
     """Write a PNG grid: one row per category (name on the left), seeds 0..per_category-1 across."""
-    label_w = 84
-    sheet = Image.new("RGB", (label_w + per_category * size, len(CATEGORIES) * size), "white")
-    draw = ImageDraw.Draw(sheet)
-    cam = preview_camera(size)
-    for row, category in enumerate(CATEGORIES):
-        draw.text((4, row * size + size // 2 - 5), category, fill="black")
-        for col in range(per_category):
-            image = render_views(make_object(category, col), cam)[0]
-            tile = Image.fromarray((image.clamp(0, 1).numpy() * 255).round().astype(np.uint8))
-            sheet.paste(tile, (label_w + col * size, row * size))
-    sheet.save(path, optimize=True)
+    _sheet(path, {c: [make_object(c, seed) for seed in range(per_category)] for c in CATEGORIES}, size)
+
+
+def parts_sheet(path: str | Path, severity: float | str = "high", seed: int = 0, size: int = 112) -> None:
+    """Write a PNG grid: one row per machine part, its normal instance ``seed`` and every defect across."""
+    rows = {
+        part: [make_part(part, seed)[0]] + [make_part(part, seed, d, severity)[0] for d in DEFECTS]
+        for part in PARTS
+    }
+    _sheet(path, rows, size, ["normal", *DEFECTS])
