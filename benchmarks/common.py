@@ -291,6 +291,20 @@ def _by_method(
     return lines + [f"| {r} | " + " | ".join(_fmt(value(n, r)) for n in names) + " |" for r in rows]
 
 
+def _localisation_line(loc: dict | None, medium: str) -> str:
+    if not loc or medium not in loc["severity"]:
+        return "- Localisation hit rate >= 0.8 at medium severity: not measured."
+    hit = loc["severity"][medium]["hit_rate"]
+    parts = sum(c["parts"] for c in loc["per_defect"][medium].values())
+    per = ", ".join(f"{d} {c['hit_rate']:.2f}" for d, c in loc["per_defect"][medium].items())
+    return (
+        f"- Localisation hit rate >= 0.8 at medium severity: {hit:.2f} over {parts} parts ({per}; the map's"
+        f" peak inside the defect's ball grown by {loc['hit_margin_voxels']:g} voxel), IoU"
+        f" {loc['severity'][medium]['iou']:.2f} (mask: departure >= {loc['mask_fraction']:g} of the peak);"
+        f" {loc['seconds_per_part']:.1f} s per map ({'met' if hit >= 0.8 else 'not met'})."
+    )
+
+
 def _inspection_md(r: dict | None) -> list[str]:
     if not r:
         return []
@@ -373,7 +387,7 @@ def _inspection_md(r: dict | None) -> list[str]:
         f" ({'met' if auroc_low >= 0.80 else 'not met'}).",
         "- At least field-probe's AUROC per defect type: "
         + ("met for every defect and severity." if not worse else f"not met for {', '.join(worse)}."),
-        "- Localisation hit rate >= 0.8: not measured (no defect map yet).",
+        _localisation_line(r.get("localisation"), med),
         f"- {b['parts']} NeRF files from file to flag (shipped encoder + anomaly model, nothing cached):"
         f" {b['seconds']:.1f} s, {b['ms_per_part']:.1f} ms per part (goal: under 60 s;"
         f" {'met' if b['seconds'] < 60 else 'not met'}).",

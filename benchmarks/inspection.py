@@ -3,6 +3,7 @@ shipped independent-track encoder, the no-learning field features (`field-invari
 the render-based score (`render-ring`), each scored by k nearest normals of the reference architecture.
 
 python benchmarks/inspection.py [--zoo runs/inspection/zoo] [--k 3] [--false-alarm 0.05] [--batch 1000]
+                                [--localise-archs hash,mlp_w32]
 
 Build the zoo first (about 25 min on 2 cores; resumable):
 
@@ -12,7 +13,9 @@ Build the zoo first (about 25 min on 2 cores; resumable):
 
 Embeddings are cached next to the zoo (``emb_<method>.safetensors``). Scoring cost: ``--batch`` NeRF files
 (the zoo's test files, repeated to that count) go from file to flag through the shipped encoder and the
-fitted anomaly model, timed end to end.
+fitted anomaly model, timed end to end. Localisation: the defect map of every medium-severity defective
+part of the first object of each part and defect, in ``--localise-archs``, against its nearest reference
+normals (by the shipped encoder).
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from nerfspace.evaluation.field_features import field_embeddings, nerf_embedding
 from nerfspace.evaluation.inspection import (  # noqa: E402
     InspectionConfig,
     inspection_results,
+    localisation_results,
     render_ring_features,
 )
 from nerfspace.inference import Encoder  # noqa: E402
+from nerfspace.shapes.parts import SEVERITIES  # noqa: E402
 from nerfspace.zoo.build import load_manifest  # noqa: E402
 from nerfspace.zoo.items import zoo_items  # noqa: E402
 
@@ -86,6 +91,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--false-alarm", type=float, default=0.05)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--localise-archs", default="hash,mlp_w32")
     args = ap.parse_args()
     zoo = Path(args.zoo)
     manifest = load_manifest(zoo)
@@ -96,9 +102,17 @@ def main() -> None:
     encoder = Encoder.load(track.encoder)
     cfg = InspectionConfig(args.reference, AnomalyConfig(args.k, args.false_alarm))
     results, cost = {}, {}
-    for name, (emb, seconds) in _embeddings(zoo, items, encoder).items():
+    embeddings = _embeddings(zoo, items, encoder)
+    for name, (emb, seconds) in embeddings.items():
         results[name] = inspection_results(emb, items, cfg)
         cost[name] = {"embed_ms_per_nerf": None if seconds is None else 1000 * seconds}
+    medium, archs = SEVERITIES["medium"], args.localise_archs.split(",")
+    parts = [
+        it for it in items if it.severity == medium and it.object.endswith("_0000") and it.preset in archs
+    ]
+    start = time.perf_counter()
+    localisation = localisation_results(embeddings[ENCODER][0], items, parts, cfg)
+    localisation["seconds_per_part"] = (time.perf_counter() - start) / max(len(parts), 1)
     ref = [it for it in items if it.preset == args.reference and it.split != "test"]
     normals = encoder.embed([it.file for it in ref])
     model = KNNAnomaly(cfg.anomaly).fit(normals.vectors, [it.object for it in ref])
@@ -122,6 +136,7 @@ def main() -> None:
             "methods": results,
             "cost": cost,
             "batch": _batch_cost(encoder, items, model, args.batch),
+            "localisation": localisation,
         },
     )
 

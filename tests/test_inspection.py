@@ -11,9 +11,10 @@ from nerfspace.cli import main
 from nerfspace.embeddings import Embeddings, save_embeddings
 from nerfspace.errors import InputError
 from nerfspace.evaluation.anomaly import AnomalyConfig, KNNAnomaly
-from nerfspace.evaluation.inspection import InspectionConfig, inspection_results
+from nerfspace.evaluation.inspection import InspectionConfig, defect_region, inspection_results
 from nerfspace.shapes.parts import DEFECTS, PARTS, make_part, severity_value
-from nerfspace.zoo import ZooConfig, build_zoo, plan
+from nerfspace.zoo import ZooConfig, build_zoo, load_nerf, plan
+from nerfspace.zoo.build import load_manifest
 from nerfspace.zoo.items import Item, zoo_items
 from nerfspace.zoo.storage import read_metadata
 
@@ -104,6 +105,11 @@ def test_a_built_inspection_zoo_records_each_defect_and_its_region(tmp_path, tin
     assert [(it.defect, it.severity) for it in broken] == [("extra_hole", 1.0)]
     meta = read_metadata(broken[0].file)
     assert meta["defect"] == "extra_hole" and "radius" in json.loads(meta["region"])
+    seed = next(o["seed"] for o in load_manifest(tmp_path / "zoo")["objects"] if o["id"] == broken[0].object)
+    _, truth = make_part("flange", seed, "extra_hole", 1.0)
+    centre, radius = defect_region(load_nerf(broken[0].file))  # aligned capture: the placed frame
+    assert torch.allclose(centre, torch.tensor(truth.centre, dtype=torch.float32))
+    assert radius == pytest.approx(truth.radius, abs=1e-6)
 
 
 def _clusters(n_normal: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -244,3 +250,19 @@ def test_the_parts_sheet_shows_every_part_and_defect(tmp_path):
     parts_sheet(tmp_path / "parts.png", size=16)
     with Image.open(tmp_path / "parts.png") as image:
         assert image.size == (84 + 16 * (1 + len(DEFECTS)), 14 + 16 * len(PARTS))
+
+
+def test_the_defect_map_peaks_at_the_defect_of_a_turned_and_shifted_part():
+    from nerfspace.defect_map import defect_map
+    from nerfspace.frames import Similarity, yaw_tilt_rotation
+
+    def field(obj):
+        return lambda x: (obj.albedo(x), obj.density(x))
+
+    normal, _ = make_part("elbow", 4)
+    part, region = make_part("elbow", 4, "burr", "high")
+    pose = Similarity(yaw_tilt_rotation(2.0, 0.1, 0.5), torch.tensor([0.05, -0.03, 0.02]), 0.9)
+    m = defect_map(field(part.posed(pose)), [field(normal)])
+    centre = pose.apply(torch.tensor(region.centre, dtype=torch.float32))
+    voxel = 2 * m.cube.half / m.departure.shape[0]
+    assert float((m.peak() - centre).norm()) <= region.radius * pose.scale + voxel

@@ -69,8 +69,8 @@ class KNNAnomaly:
         self.threshold = float(loo[math.ceil((1.0 - cfg.false_alarm) * len(loo)) - 1])
         return self
 
-    def score_samples(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
-        """Anomaly scores [M]: mean cosine distance to the ``k`` nearest normals (higher: more anomalous)."""
+    def kneighbors(self, x: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine distances [M, k] to the ``k`` nearest normals, nearest first, and their rows [M, k]."""
         if self.normals is None:
             raise InputError("the anomaly model is not fitted")
         x = unit(x, np.float64)
@@ -79,8 +79,12 @@ class KNNAnomaly:
                 f"embeddings of size {x.shape[1]}, but the model was fitted on size {self.normals.shape[1]}"
             )
         distance = 1.0 - x @ self.normals.T
-        k = min(self.config.k, distance.shape[1])
-        return np.partition(distance, k - 1, axis=1)[:, :k].mean(1)
+        rows = np.argsort(distance, axis=1, kind="stable")[:, : self.config.k]
+        return np.take_along_axis(distance, rows, axis=1), rows
+
+    def score_samples(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Anomaly scores [M]: mean cosine distance to the ``k`` nearest normals (higher: more anomalous)."""
+        return self.kneighbors(x)[0].mean(1)
 
     def predict(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
         """True where a part is flagged (its score above the threshold)."""

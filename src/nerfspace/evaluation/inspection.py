@@ -6,25 +6,34 @@ the normal test parts), and the share flagged at the reference's threshold (fals
 
 Beside any encoder, `render_ring_features` gives the render-based baseline: views on a ring of evenly
 spaced azimuths, made invariant to turns about z by the magnitude of their Fourier transform over the ring.
+`localisation_results` draws the defect map of defective parts against their nearest reference normals
+and checks its peak against the defect's known region (the NeRF's metadata, moved by its capture).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from nerfspace.defect_map import defect_map
 from nerfspace.embeddings import Embeddings
 from nerfspace.errors import InputError
 from nerfspace.evaluation.anomaly import AnomalyConfig, KNNAnomaly
+from nerfspace.frames import Similarity
+from nerfspace.probe import nerf_field
 from nerfspace.render import ring_cameras
 from nerfspace.zoo.items import Item
-from nerfspace.zoo.storage import NeRF
+from nerfspace.zoo.storage import NeRF, load_nerf
 
 RING_VIEWS = 12
 RING_SIZE = 32
+HIT_MARGIN_VOXELS = 1.0  # a hit: the map's peak inside the defect's ball grown by this many map voxels
+MASK_FRACTION = 0.5  # the map's defect mask (for IoU): departure at least this fraction of its peak
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,72 @@ def render_ring_features(nerf: NeRF) -> torch.Tensor:
     """|FFT over the ring| of `RING_VIEWS` views of `RING_SIZE` px (1 - image, so the background is 0)."""
     images = 1.0 - nerf.render(ring_cameras(RING_VIEWS, RING_SIZE))
     return torch.fft.rfft(images.double(), dim=0).abs().float().reshape(-1)
+
+
+def defect_region(nerf: NeRF) -> tuple[torch.Tensor, float]:
+    """The ball [centre [3], radius] a defective part's NeRF records, in the NeRF's own frame."""
+    region = json.loads(nerf.meta["region"])
+    centre, radius = torch.tensor(region["centre"], dtype=torch.float32), float(region["radius"])
+    if "capture" in nerf.meta:
+        pose = Similarity.from_dict(json.loads(nerf.meta["capture"]))
+        centre, radius = pose.apply(centre), radius * pose.scale
+    return centre, radius
+
+
+def localise(part: NeRF, normals: Sequence[NeRF]) -> dict:
+    """The defect map of a defective part against ``normals``, scored against its recorded region: whether
+    the peak is inside (with `HIT_MARGIN_VOXELS`), its distance, and the IoU of the map's mask and the
+    region's voxels."""
+    m = defect_map(nerf_field(part), [nerf_field(n) for n in normals])
+    centre, radius = defect_region(part)
+    voxel = 2 * m.cube.half / m.departure.shape[0]
+    distance = float((m.peak() - centre).norm())
+    truth = (m.voxel_points() - centre).norm(dim=-1) <= radius
+    mask = m.departure >= MASK_FRACTION * m.departure.max()
+    iou = float((mask & truth).sum() / (mask | truth).sum().clamp_min(1))
+    return {"hit": distance <= radius + HIT_MARGIN_VOXELS * voxel, "distance": distance, "iou": iou}
+
+
+def localisation_results(
+    emb: Embeddings, items: list[Item], parts: Sequence[Item], cfg: InspectionConfig
+) -> dict:
+    """`localise` each of ``parts`` (defective test items of the zoo ``items``, rows of ``emb``) against
+    its `AnomalyConfig.k` nearest reference normals in ``emb``; hit rate and mean IoU per severity and
+    defect, and every part's result."""
+    by_file = {d["file"]: i for i, d in enumerate(emb.items)}
+    ref = [it for it in items if it.preset == cfg.reference and it.split != "test" and not it.defect]
+    model = KNNAnomaly(cfg.anomaly).fit(
+        emb.vectors[[by_file[str(it.file)] for it in ref]], [it.object for it in ref]
+    )
+    _, nearest = model.kneighbors(emb.vectors[[by_file[str(it.file)] for it in parts]])
+    rows = []
+    for it, near in zip(parts, nearest, strict=True):
+        r = localise(load_nerf(it.file), [load_nerf(ref[j].file) for j in near])
+        rows.append(
+            {"object": it.object, "preset": it.preset, "defect": it.defect, "severity": it.severity, **r}
+        )
+    table: dict[str, dict] = {}
+    for key in sorted({(r["severity"], r["defect"]) for r in rows}):
+        cell = [r for r in rows if (r["severity"], r["defect"]) == key]
+        table.setdefault(f"{key[0]:g}", {})[key[1]] = {
+            "hit_rate": float(np.mean([r["hit"] for r in cell])),
+            "iou": float(np.mean([r["iou"] for r in cell])),
+            "parts": len(cell),
+        }
+    summary = {
+        s: {
+            "hit_rate": float(np.mean([r["hit"] for r in rows if f"{r['severity']:g}" == s])),
+            "iou": float(np.mean([r["iou"] for r in rows if f"{r['severity']:g}" == s])),
+        }
+        for s in table
+    }
+    return {
+        "severity": summary,
+        "per_defect": table,
+        "parts": rows,
+        "hit_margin_voxels": HIT_MARGIN_VOXELS,
+        "mask_fraction": MASK_FRACTION,
+    }
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> tuple[float | None, float | None]:
