@@ -376,6 +376,9 @@ def _inspection_md(r: dict | None) -> list[str]:
         and (methods[enc]["per_defect"][v][d]["auroc"] or 0) < (probe["per_defect"][v][d]["auroc"] or 0)
     ]
     b = r["batch"]
+    batch_verdict = (
+        ("met" if b["seconds"] < 60 else "not met") if b["parts"] >= 1000 else "not measured at 1,000"
+    )
     auroc_med, auroc_low = methods[enc]["severity"][med]["auroc"], methods[enc]["severity"][low]["auroc"]
     lines += [
         "",
@@ -389,8 +392,8 @@ def _inspection_md(r: dict | None) -> list[str]:
         + ("met for every defect and severity." if not worse else f"not met for {', '.join(worse)}."),
         _localisation_line(r.get("localisation"), med),
         f"- {b['parts']} NeRF files from file to flag (shipped encoder + anomaly model, nothing cached):"
-        f" {b['seconds']:.1f} s, {b['ms_per_part']:.1f} ms per part (goal: under 60 s;"
-        f" {'met' if b['seconds'] < 60 else 'not met'}).",
+        f" {b['seconds']:.1f} s, {b['ms_per_part']:.1f} ms per part (goal: 1,000 parts in under 60 s;"
+        f" {batch_verdict}).",
         "",
     ]
     return lines

@@ -35,6 +35,7 @@ from nerfspace.evaluation.field_features import field_embeddings, nerf_embedding
 from nerfspace.evaluation.inspection import (  # noqa: E402
     InspectionConfig,
     inspection_results,
+    is_reference,
     localisation_results,
     render_ring_features,
 )
@@ -55,7 +56,7 @@ def _embeddings(zoo: Path, items: list, encoder: Encoder) -> dict[str, tuple[Emb
         if not path.exists():
             start = time.perf_counter()
             if name == ENCODER:
-                emb = encoder.embed([zoo])
+                emb = encoder.embed([it.file for it in items])  # from the files: nothing cached
             elif name == "render-ring":
                 emb = nerf_embeddings(items, name, render_ring_features)
             else:
@@ -113,7 +114,7 @@ def main() -> None:
     start = time.perf_counter()
     localisation = localisation_results(embeddings[ENCODER][0], items, parts, cfg)
     localisation["seconds_per_part"] = (time.perf_counter() - start) / max(len(parts), 1)
-    ref = [it for it in items if it.preset == args.reference and it.split != "test"]
+    ref = [it for it in items if is_reference(it, cfg)]
     normals = encoder.embed([it.file for it in ref])
     model = KNNAnomaly(cfg.anomaly).fit(normals.vectors, [it.object for it in ref])
     save_result(

@@ -42,6 +42,11 @@ class InspectionConfig:
     anomaly: AnomalyConfig = AnomalyConfig()
 
 
+def is_reference(item: Item, cfg: InspectionConfig) -> bool:
+    """A normal train or val part of the reference architecture."""
+    return item.preset == cfg.reference and item.split != "test" and not item.defect
+
+
 @torch.no_grad()
 def render_ring_features(nerf: NeRF) -> torch.Tensor:
     """|FFT over the ring| of `RING_VIEWS` views of `RING_SIZE` px (1 - image, so the background is 0)."""
@@ -80,7 +85,7 @@ def localisation_results(
     its `AnomalyConfig.k` nearest reference normals in ``emb``; hit rate and mean IoU per severity and
     defect, and every part's result."""
     by_file = {d["file"]: i for i, d in enumerate(emb.items)}
-    ref = [it for it in items if it.preset == cfg.reference and it.split != "test" and not it.defect]
+    ref = [it for it in items if is_reference(it, cfg)]
     model = KNNAnomaly(cfg.anomaly).fit(
         emb.vectors[[by_file[str(it.file)] for it in ref]], [it.object for it in ref]
     )
@@ -135,9 +140,7 @@ def inspection_results(emb: Embeddings, items: list[Item], cfg: InspectionConfig
     rows = [by_file.get(d["file"]) for d in emb.items]
     if any(r is None for r in rows):
         raise InputError("embeddings of NeRFs that are not in the inspection zoo")
-    ref = [
-        i for i, it in enumerate(rows) if it.preset == cfg.reference and it.split != "test" and not it.defect
-    ]
+    ref = [i for i, it in enumerate(rows) if is_reference(it, cfg)]
     test = [i for i, it in enumerate(rows) if it.split == "test" and it.preset != cfg.reference]
     if not test:
         raise InputError(f"no test part outside the reference architecture {cfg.reference!r}")
