@@ -45,6 +45,7 @@ from nerfspace.zoo.build import load_manifest  # noqa: E402
 from nerfspace.zoo.items import zoo_items  # noqa: E402
 
 ENCODER = "invariant encoder (shipped, independent track)"
+OBJECT_PART = "its object part alone"
 BASELINES = ("field-invariant", "field-probe", "render-ring")
 
 
@@ -104,6 +105,12 @@ def main() -> None:
     cfg = InspectionConfig(args.reference, AnomalyConfig(args.k, args.false_alarm))
     results, cost = {}, {}
     embeddings = _embeddings(zoo, items, encoder)
+    emb, seconds = embeddings[ENCODER]
+    columns = encoder.composition.columns("object")  # the part trained to tell objects apart
+    embeddings[OBJECT_PART] = (
+        Embeddings(emb.vectors[:, columns], emb.items, emb.encoder, emb.checkpoint),
+        seconds,
+    )
     for name, (emb, seconds) in embeddings.items():
         results[name] = inspection_results(emb, items, cfg)
         cost[name] = {"embed_ms_per_nerf": None if seconds is None else 1000 * seconds}

@@ -236,10 +236,40 @@ def test_anomaly_cli_fits_scores_and_refuses_bad_input(tmp_path, capsys):
             "severity",
         ),
     ]
+    from nerfspace.tagged import write_tagged
+
+    broken = {
+        "nan_threshold": ({"normals": torch.zeros(30, 4, dtype=torch.float64)}, {"threshold": float("nan")}),
+        "flat_normals": ({"normals": torch.zeros(30, dtype=torch.float64)}, {"threshold": 0.1}),
+        "bad_k": ({"normals": torch.zeros(30, 4, dtype=torch.float64)}, {"threshold": 0.1, "k": 0}),
+    }
+    for name, (tensors, meta) in broken.items():
+        config = {"k": meta.pop("k", 3), "false_alarm": 0.05}
+        write_tagged(
+            tmp_path / f"{name}.safetensors", tensors, "nerfspace-anomaly/1", {**meta, "config": config}
+        )
+        bad.append(
+            (
+                [
+                    "anomaly",
+                    "score",
+                    str(tmp_path / f"{name}.safetensors"),
+                    str(tmp_path / "all.safetensors"),
+                ],
+                "",
+            )
+        )
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    bad.append(
+        (
+            ["anomaly", "score", str(tmp_path / "junk.safetensors"), str(tmp_path / "all.safetensors")],
+            "not a readable",
+        )
+    )
     for argv, message in bad:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
-        assert message in err and "Traceback" not in err
+        assert message in err and "Traceback" not in err and err.startswith("error:"), (argv, err)
 
 
 def test_the_parts_sheet_shows_every_part_and_defect(tmp_path):
