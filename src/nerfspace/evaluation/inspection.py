@@ -90,9 +90,13 @@ def localisation_results(
         emb.vectors[[by_file[str(it.file)] for it in ref]], [it.object for it in ref]
     )
     _, nearest = model.kneighbors(emb.vectors[[by_file[str(it.file)] for it in parts]])
+    loaded: dict[int, NeRF] = {}  # each reference normal read once, however many parts it is near
     rows = []
     for it, near in zip(parts, nearest, strict=True):
-        r = localise(load_nerf(it.file), [load_nerf(ref[j].file) for j in near])
+        for j in near:
+            if j not in loaded:
+                loaded[j] = load_nerf(ref[j].file)
+        r = localise(load_nerf(it.file), [loaded[j] for j in near])
         rows.append(
             {"object": it.object, "preset": it.preset, "defect": it.defect, "severity": it.severity, **r}
         )
