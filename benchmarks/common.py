@@ -126,6 +126,8 @@ def write_benchmarks_md() -> None:
     lines += _invariant_ablation_md(_load("invariant_ablation"))
     lines += _file_to_class_md(_load("file_to_class"))
     lines += _inspection_md(_load("inspection"))
+    lines += _mesh_fit_md(_load("mesh_fit"))
+    lines += _cross_family_md(_load("cross_family"))
     lines += _evaluation_md()
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
 
@@ -277,6 +279,82 @@ def _file_to_class_md(f: dict | None) -> list[str]:
         f"Shipped encoder, ms per NeRF: {parts}.",
         "",
     ]
+
+
+def _mesh_fit_md(m: dict | None) -> list[str]:
+    if not m:
+        return []
+    lines = [
+        "## Meshes -> NeRFs (`nerfspace fit mesh`)",
+        "",
+        f"`{m['command']}` ({m['date']}, {m['machine']['cores']} cores, {m['workers']} workers)",
+        "",
+        f"{m['meshes']} textured meshes (trimesh primitives with a 64 px checker-and-waves texture) fitted in"
+        f" each architecture ({m['nerfs']} NeRFs), small scale. Goal: median held-out PSNR >= 26 dB in each"
+        " seen architecture. Beside it, the procedural objects of the timing's baseline zoo.",
+        "",
+        "| architecture | median PSNR | min | max | >= 26 dB | procedural objects, median |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p, v in m["psnr"].items():
+        z = m["zoo_psnr"].get(p, {}).get("median")
+        met = "yes" if v["median"] >= 26 else "no"
+        lines.append(f"| {p} | {v['median']:.2f} | {v['min']:.2f} | {v['max']:.2f} | {met} | {_fmt(z)} |")
+    ratios = ", ".join(f"{p['ratio']:.2f}" for p in m["pairs"])
+    lines += [
+        "",
+        f"Speed, end to end: `fit mesh` over `zoo build` for the same number of NeRFs (other shapes),"
+        f" pairs run in turns: {ratios}; median {m['ratio_median']:.2f}x.",
+    ]
+    if "twins" in m:
+        t = m["twins"]
+        ratios = ", ".join(f"{p['arch']} {p['ratio']:.2f}" for p in t["pairs"])
+        lines += [
+            "",
+            "Speed, the same shapes: fitting the meshes (files read, mesh renderer) over fitting their SDF"
+            f" twins (sphere traced), 6 NeRFs per spec, 2 threads, in turns: {ratios}; median"
+            f" **{t['ratio_median']:.2f}x** (goal <= 1.5x).",
+        ]
+    lines.append("")
+    return lines
+
+
+def _cross_family_md(c: dict | None) -> list[str]:
+    if not c:
+        return []
+    lines = [
+        "## Across families: splats and point clouds against NeRFs",
+        "",
+        f"`{c['command']}` ({c['date']}, {c['machine']['cores']} cores)",
+        "",
+        "Each shipped test object scanned (8 scanner positions, range noise; `nerfspace.shapes.scan`),"
+        " written as a 3DGS splat PLY and as a point-cloud PLY, imported with"
+        " `nerfspace import splat|points` (a NeRF fitted to each file's renders); recall@1 from each"
+        " family's NeRF to the shipped NeRFs of the same objects in the seen architectures (gallery), and"
+        " back. Aligned: files in the canonical frame (`--keep-frame`); independent: each scan of the object"
+        " in its own pose, scale and light, normalised on import. Goal: recall@1 >= 0.90 on the aligned"
+        " track.",
+        "",
+        "| track | method | splat -> NeRFs | NeRFs -> splat | points -> NeRFs | NeRFs -> points |",
+        "|---|---|---|---|---|---|",
+    ]
+    for track, t in c["tracks"].items():
+        for method, r in t["recall@1"].items():
+            cells = [f"{r[f][d]:.3f}" for f in ("splat", "points") for d in ("to_nerfs", "from_nerfs")]
+            lines.append(f"| {track} | {method} | {' | '.join(cells)} |")
+    lines.append("")
+    for track, t in c["tracks"].items():
+        fits = "; ".join(
+            f"{fam} in {arch} {v['median']:.2f} dB"
+            for fam, archs in t["psnr"].items()
+            for arch, v in archs.items()
+        )
+        lines.append(
+            f"{track}: {t['objects']} objects, gallery {t['gallery_nerfs']} NeRFs; median held-out PSNR of"
+            f" the imported NeRFs against their file's renders: {fits}."
+        )
+    lines.append("")
+    return lines
 
 
 def _fmt(v: float | None) -> str:

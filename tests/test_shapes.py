@@ -21,7 +21,8 @@ from nerfspace.shapes import (
     sphere_trace,
 )
 from nerfspace.shapes.sdf import LIGHT_DIR, sd_box, sd_cone, sd_cylinder, sd_ellipsoid
-from nerfspace.shapes.trace import AMBIENT, DIFFUSE, HIT_EPS
+from nerfspace.shapes.shading import AMBIENT, DIFFUSE
+from nerfspace.shapes.trace import HIT_EPS
 
 CAMS = orbit_cameras(3, 24)
 

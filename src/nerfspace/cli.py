@@ -98,19 +98,13 @@ def zoo_build(
     as_json: bool = typer.Option(False, "--json", help="Print the zoo summary as JSON."),
 ) -> None:
     """Fit a zoo of NeRFs of procedural objects."""
-    from dataclasses import replace
-
     from nerfspace.shapes import CATEGORIES
     from nerfspace.shapes.parts import DEFECTS, PARTS, severity_value
-    from nerfspace.zoo import ZooConfig, build_zoo, fit_config, zoo_info
+    from nerfspace.zoo import ZooConfig
     from nerfspace.zoo.captures import CaptureConfig
 
     groups = {"all": CATEGORIES, "parts": PARTS}
     cls = groups.get(classes) or _names(classes)
-    if workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
-    if steps is not None and steps < 1:
-        raise InputError(f"--steps must be >= 1, got {steps}")
     names, declared = parse_archs(archs) if archs else (None, {})
     test_names, test_declared = parse_archs(test_archs) if test_archs else (None, {})
     declared = {**declared, **test_declared}
@@ -138,14 +132,28 @@ def zoo_build(
         levels,
         defective_per_class if defect_names else 0,
     )
-    fit_cfg = fit_config(fit, scale) if steps is None else replace(fit_config(fit, scale), steps=steps)
+    _build_and_report(out_dir, cfg, workers, steps, as_json)
+
+
+def _build_and_report(out_dir: Path, cfg, workers: int, steps: int | None, as_json: bool) -> None:
+    """Build (or resume) the zoo of ``cfg`` at ``out_dir`` with a progress bar, then print its summary."""
+    from dataclasses import replace
+
+    from nerfspace.zoo import build_zoo, fit_config, zoo_info
+
+    if workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    if steps is not None and steps < 1:
+        raise InputError(f"--steps must be >= 1, got {steps}")
+    fit_cfg = fit_config(cfg.fit, cfg.scale)
+    fit_cfg = fit_cfg if steps is None else replace(fit_cfg, steps=steps)
     bar, task = _progress(), None
 
     def on_progress(done: int, total: int) -> None:
         nonlocal task
         if task is None:  # start drawing only once the zoo folder checked out
             bar.start()
-            task = bar.add_task(f"fitting NeRFs ({fit}, {scale})", total=total)
+            task = bar.add_task(f"fitting NeRFs ({cfg.fit}, {cfg.scale})", total=total)
         bar.update(task, completed=done, total=total)
 
     try:
@@ -154,6 +162,146 @@ def zoo_build(
         bar.stop()
     info = zoo_info(out_dir)
     _emit_json(info) if as_json else _print_info(info)
+
+
+fit_app = typer.Typer(no_args_is_help=True, help="Fit NeRFs to your own data.")
+app.add_typer(fit_app, name="fit")
+import_app = typer.Typer(
+    no_args_is_help=True, help="Import NeRFs (safe loading), and splats and point clouds as NeRFs."
+)
+app.add_typer(import_app, name="import")
+# the options shared by the commands that fit NeRFs to a user's files (fit mesh, import splat|points)
+_ARCHS = typer.Option("seen", help="seen|unseen|all|name,... ; items may be ArchSpec .json files.")
+_LABELS = typer.Option(
+    None, help="CSV with file,label (files relative to it) or object,label; default: folder names."
+)
+_UP = typer.Option("y", help="The files' up axis: x, y or z (turned onto the scene's +z).")
+_KEEP = typer.Option(
+    False, "--keep-frame", help="The files are in scene units about the origin: do not centre or scale them."
+)
+_CAPTURES = typer.Option(
+    "aligned", help="aligned (the canonical frame) or independent (each NeRF its own capture)."
+)
+_SCALE = typer.Option("small", help="small (CPU) or paper.")
+_SEED = typer.Option(0, help="Seed of captures and fits.")
+_WORKERS = typer.Option(1, help="Parallel worker processes.")
+_STEPS = typer.Option(None, help="Fitting steps per NeRF (default: the scale's setting).")
+_JSON_ZOO = typer.Option(False, "--json", help="Print the zoo summary as JSON.")
+
+
+@fit_app.command("mesh")
+def fit_mesh(
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="FILE_OR_DIR...", help="Mesh files (OBJ, PLY, STL, GLB, glTF) or folders of them."
+    ),
+    out_dir: Path = typer.Option(..., "--out", help="Zoo folder (created; resumed if it holds this zoo)."),
+    archs: str = _ARCHS,
+    labels: Path = _LABELS,
+    up: str = _UP,
+    keep_frame: bool = _KEEP,
+    captures: str = _CAPTURES,
+    scale: str = _SCALE,
+    seed: int = _SEED,
+    workers: int = _WORKERS,
+    steps: int = _STEPS,
+    as_json: bool = _JSON_ZOO,
+) -> None:
+    """Fit NeRFs to meshes: each mesh normalised into the scene box, rendered on the CPU, fitted from its
+    views like a zoo's objects (the zoo's objects are the meshes, in the test split)."""
+    _fit_files("mesh", locals())
+
+
+@import_app.command("splat")
+def import_splat(
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="FILE_OR_DIR...", help="Gaussian splat PLY files (the 3DGS layout) or folders of them."
+    ),
+    out_dir: Path = typer.Option(..., "--out", help="Zoo folder (created; resumed if it holds this zoo)."),
+    archs: str = _ARCHS,
+    labels: Path = _LABELS,
+    up: str = _UP,
+    keep_frame: bool = _KEEP,
+    captures: str = _CAPTURES,
+    scale: str = _SCALE,
+    seed: int = _SEED,
+    workers: int = _WORKERS,
+    steps: int = _STEPS,
+    as_json: bool = _JSON_ZOO,
+) -> None:
+    """NeRFs of Gaussian splats: each splat normalised into the scene box, rendered by compositing its
+    Gaussians, and a NeRF fitted to those views in every architecture of --archs."""
+    _fit_files(
+        inputs,
+        "splat",
+        out_dir,
+        archs,
+        labels,
+        up,
+        keep_frame,
+        captures,
+        scale,
+        seed,
+        workers,
+        steps,
+        as_json,
+    )
+
+
+@import_app.command("points")
+def import_points(
+    inputs: list[Path] = typer.Argument(
+        ...,
+        metavar="FILE_OR_DIR...",
+        help="Point clouds (PLY, or text rows x y z [r g b]) or folders of them.",
+    ),
+    out_dir: Path = typer.Option(..., "--out", help="Zoo folder (created; resumed if it holds this zoo)."),
+    archs: str = _ARCHS,
+    labels: Path = _LABELS,
+    up: str = _UP,
+    keep_frame: bool = _KEEP,
+    captures: str = _CAPTURES,
+    scale: str = _SCALE,
+    seed: int = _SEED,
+    workers: int = _WORKERS,
+    steps: int = _STEPS,
+    as_json: bool = _JSON_ZOO,
+) -> None:
+    """NeRFs of point clouds (scans): each point a small round Gaussian, rendered and fitted like splats."""
+    _fit_files(
+        inputs,
+        "points",
+        out_dir,
+        archs,
+        labels,
+        up,
+        keep_frame,
+        captures,
+        scale,
+        seed,
+        workers,
+        steps,
+        as_json,
+    )
+
+
+def _fit_files(kind: str, o: dict) -> None:
+    """A zoo of NeRFs fitted to a user's files of one kind (`nerfspace.zoo.sources`); ``o``: the options
+    of the command (fit mesh, import splat, import points)."""
+    from nerfspace.zoo import ZooConfig
+    from nerfspace.zoo.captures import CaptureConfig
+    from nerfspace.zoo.sources import file_sources
+
+    names, declared = parse_archs(o["archs"])
+    cfg = ZooConfig(
+        (),
+        archs=tuple(names),
+        scale=o["scale"],
+        seed=o["seed"],
+        declared=tuple(declared.items()),
+        captures=CaptureConfig(o["captures"]),
+        sources=file_sources(o["inputs"], kind, o["labels"], o["up"], o["keep_frame"]),
+    )
+    _build_and_report(o["out_dir"], cfg, o["workers"], o["steps"], o["as_json"])
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -540,10 +688,6 @@ def anomaly_score(
     out.print(
         f"threshold {model.threshold:.4f} (k={model.config.k}, false-alarm rate {model.config.false_alarm:g})"
     )
-
-
-import_app = typer.Typer(no_args_is_help=True, help="Import NeRFs from foreign formats (safe loading).")
-app.add_typer(import_app, name="import")
 
 
 @import_app.command("gmnerf")

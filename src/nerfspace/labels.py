@@ -18,8 +18,9 @@ def _key(value: str, column: str, base: Path) -> str:
     return str((base / value).resolve()) if column == "file" else value
 
 
-def read_labels(path: Path, items: Sequence[dict]) -> dict[int, str]:
-    """Row index of ``items`` -> label, for the items the CSV at ``path`` names; every name must match."""
+def read_labels(path: Path, items: Sequence[dict], among: str = "the embeddings") -> dict[int, str]:
+    """Row index of ``items`` -> label, for the items the CSV at ``path`` names; every name must match
+    (``among`` names the items in the error)."""
     path = Path(path)
     rows = []
     try:
@@ -52,5 +53,5 @@ def read_labels(path: Path, items: Sequence[dict]) -> dict[int, str]:
                 raise InputError(f"{path}, line {n}: {name} is labelled both {out[i]!r} and {label!r}")
     if unknown:
         shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
-        raise InputError(f"{path}: {len(unknown)} {column}(s) not in the embeddings: {shown}"[:300])
+        raise InputError(f"{path}: {len(unknown)} {column}(s) not in {among}: {shown}"[:300])
     return out

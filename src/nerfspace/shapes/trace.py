@@ -1,9 +1,5 @@
-"""Exact ground truth from the SDF: sphere tracing, view-independent shading, and a contact sheet.
-
-Shading is Lambertian with the object's world light (`SDFObject.light`) and no shadows, so it depends on
-position only and a NeRF without view dependence can reproduce it:
-colour = albedo * (AMBIENT + DIFFUSE * max(0, n . l)).
-"""
+"""Exact ground truth from the SDF: sphere tracing, shading (`shapes.shading`, with the object's world
+light `SDFObject.light`), and the contact sheets. `render_views` renders meshes and splats too."""
 
 from __future__ import annotations
 
@@ -19,10 +15,12 @@ from torch import Tensor
 from nerfspace.archs import SCENE_BOX
 from nerfspace.render import BACKGROUND, Cameras, box_intersect, camera_rays, look_at
 from nerfspace.shapes.categories import CATEGORIES, make_object
+from nerfspace.shapes.mesh import MeshObject
 from nerfspace.shapes.parts import DEFECTS, PARTS, make_part
 from nerfspace.shapes.sdf import SDFObject
+from nerfspace.shapes.shading import lambert
+from nerfspace.shapes.splats import Splats
 
-AMBIENT, DIFFUSE = 0.35, 0.65
 HIT_EPS = 1e-3  # a ray hits once the distance falls below this
 MAX_STEPS = 96  # exact SDF evaluations per ray at most
 GRID_RES = 40  # vertices per side of the coarse distance grid used to skip empty space
@@ -39,8 +37,7 @@ def sdf_normals(obj: SDFObject, x: Tensor) -> Tensor:
 
 def shaded_color(obj: SDFObject, x: Tensor) -> Tensor:
     """Shaded colour [N, 3] at points ``x`` [N, 3], exactly as the sphere tracer shades a hit there."""
-    lambert = (sdf_normals(obj, x) @ obj.light.to(x.device)).clamp_min(0)
-    return obj.albedo(x) * (AMBIENT + DIFFUSE * lambert)[:, None]
+    return lambert(obj.albedo(x), sdf_normals(obj, x), obj.light)
 
 
 class _CoarseBound:
@@ -84,7 +81,7 @@ def _advance(
     return t, near
 
 
-def _march(obj: SDFObject, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
+def surface_hits(obj: SDFObject, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
     """Hit mask [N] and hit points [N, 3] of rays [N, 3]: cross empty space on the coarse bound, then
     sphere-trace the exact SDF (at most MAX_STEPS evaluations per ray) until it is below HIT_EPS."""
     scene = torch.tensor([[-SCENE_BOX] * 3, [SCENE_BOX] * 3])
@@ -103,15 +100,18 @@ def sphere_trace(obj: SDFObject, origins: Tensor, dirs: Tensor) -> tuple[Tensor,
     box (inside the scene box [-SCENE_BOX, SCENE_BOX]^3)."""
     shape = origins.shape[:-1]
     o, d = origins.reshape(-1, 3).float(), dirs.reshape(-1, 3).float()
-    hit, points = _march(obj, o, d)
+    hit, points = surface_hits(obj, o, d)
     rgb = torch.full_like(o, BACKGROUND)
     if hit.any():
         rgb[hit] = shaded_color(obj, points[hit])
     return rgb.view(*shape, 3), hit.float().view(shape)
 
 
-def render_views(obj: SDFObject, cams: Cameras) -> Tensor:
-    """Ground-truth images [V, H, W, 3] (float32, white background) of the object from ``cams``."""
+def render_views(obj: SDFObject | MeshObject | Splats, cams: Cameras) -> Tensor:
+    """Ground-truth images [V, H, W, 3] (float32, white background) of the object from ``cams`` (meshes
+    and splats render themselves)."""
+    if not isinstance(obj, SDFObject):
+        return obj.render(cams)
     origins, dirs = camera_rays(cams)
     return sphere_trace(obj, origins, dirs)[0]
 

@@ -31,9 +31,12 @@ from nerfspace.errors import FileFormatError, InputError, ZooError, access_error
 from nerfspace.locks import LOCK_NAME, folder_lock
 from nerfspace.seeding import derive_seed
 from nerfspace.shapes import CATEGORIES, SDFObject, make_object
+from nerfspace.shapes.mesh import MeshObject
 from nerfspace.shapes.parts import DEFECTS, PARTS, make_part, severity_value
+from nerfspace.shapes.splats import Splats
 from nerfspace.zoo.captures import CaptureConfig, draw_capture
 from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config
+from nerfspace.zoo.sources import Source, source_object
 from nerfspace.zoo.storage import NeRF, read_metadata, save_nerf
 
 ZOO_FORMAT = "nerfspace-zoo/1"
@@ -50,7 +53,9 @@ class ZooConfig:
     user-declared specs given in ``declared`` as (name, spec) pairs; ``test_archs`` overrides them for
     test objects. ``captures``: how each NeRF's views are taken (`nerfspace.zoo.captures`). An
     inspection zoo adds, per part, ``defective_per_class`` test objects for every defect and severity
-    (the normal objects are its reference and normal test parts)."""
+    (the normal objects are its reference and normal test parts). ``sources``: a user's files (meshes,
+    splats, point clouds; `nerfspace.zoo.sources`), test objects beside the classes' (``classes`` may
+    then be empty)."""
 
     classes: tuple[str, ...] = CATEGORIES
     objects_per_class: int = 10
@@ -64,14 +69,19 @@ class ZooConfig:
     defects: tuple[str, ...] = ()
     severities: tuple[float, ...] = ()
     defective_per_class: int = 0
+    sources: tuple[Source, ...] = ()
 
     def __post_init__(self) -> None:
         for c in self.classes:
             if c not in CATEGORIES and c not in PARTS:
                 known = f"categories are {', '.join(CATEGORIES)}; parts are {', '.join(PARTS)}"
                 raise InputError(f"unknown category {c!r}; {known}")
-        if not self.classes:
+        if not self.classes and not self.sources:
             raise InputError("no category given")
+        if len({s.id for s in self.sources}) != len(self.sources):
+            raise InputError("object ids of files must be unique")
+        if self.sources and self.fit != "photometric":
+            raise InputError("your own files are fitted from their views only (fit mode photometric)")
         self._check_defects()
         if self.objects_per_class <= 0:
             raise InputError(f"--objects-per-class must be >= 1, got {self.objects_per_class}")
@@ -120,7 +130,7 @@ class ZooConfig:
         d = asdict(self)
         d["classes"] = list(self.classes)
         d["archs"] = list(self.archs) if self.archs is not None else None
-        del d["declared"], d["captures"]
+        del d["declared"], d["captures"], d["sources"]
         for key in ("test_archs", "defects", "severities", "defective_per_class"):  # kept only when set, so
             if not d[key]:  # manifests of zoos from before them keep their keys
                 del d[key]
@@ -130,6 +140,8 @@ class ZooConfig:
             d["declared"] = {n: s.to_dict() for n, s in self.declared}
         if self.captures.mode != "aligned":  # likewise for aligned zoos
             d["captures"] = self.captures.to_dict()
+        if self.sources:
+            d["sources"] = [s.to_dict() for s in self.sources]
         return d
 
 
@@ -174,6 +186,19 @@ def plan(cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
                             "severity": level,
                         }
                     )
+    for src in cfg.sources:
+        objects.append(
+            {
+                "id": src.id,
+                "category": src.category,
+                "seed": derive_seed("object", cfg.seed, src.id),
+                "split": "test",
+                "source": src.path,
+                "kind": src.kind,
+                "digest": src.digest,
+                "frame": src.frame.to_dict(),
+            }
+        )
     for obj in objects:
         presets = cfg.archs or (PRESETS if obj["split"] == "test" else SEEN)
         if obj["split"] == "test" and cfg.test_archs:
@@ -244,15 +269,22 @@ def _check_manifest(path: Path, manifest: dict) -> None:
             raise ZooError(f"{path}: NeRF {n['file']!r} names the unlisted object {n['object']!r}")
 
 
-def planned_object(obj: dict) -> SDFObject:
-    """The procedural object of a manifest's object entry (a category's, or a part's, maybe defective)."""
+def planned_object(obj: dict) -> SDFObject | MeshObject | Splats:
+    """The object of a manifest's object entry: a user's file, or a procedural object (a category's, or
+    a part's, maybe defective)."""
+    if "source" in obj:
+        return source_object(obj)
     if obj["category"] in PARTS:
         return make_part(obj["category"], obj["seed"], obj.get("defect"), obj.get("severity", 0.0))[0]
     return make_object(obj["category"], obj["seed"])
 
 
-def defect_metadata(obj: dict) -> dict[str, str]:
-    """A defective part's defect, severity and ground-truth region (placed frame) for its NeRF files."""
+def object_metadata(obj: dict) -> dict[str, str]:
+    """What NeRF files record of their object beyond its id and category: a user's file, its kind and
+    frame; a defective part's defect, severity and ground-truth region (placed frame)."""
+    if "source" in obj:
+        source = {"file": obj["source"], "kind": obj["kind"], **obj["frame"]}
+        return {"source": json.dumps(source, sort_keys=True)}
     if "defect" not in obj:
         return {}
     region = make_part(obj["category"], obj["seed"], obj["defect"], obj["severity"])[1]
@@ -339,7 +371,7 @@ def _fit_batch(
         obj = objects[job["object"]]
         meta = {
             **captured[i],
-            **defect_metadata(obj),
+            **object_metadata(obj),
             "object_id": obj["id"],
             "category": obj["category"],
             "split": obj["split"],

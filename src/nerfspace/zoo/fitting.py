@@ -27,6 +27,8 @@ from nerfspace.render import (
     step_size,
 )
 from nerfspace.shapes import SDFObject, render_views, shaded_color
+from nerfspace.shapes.mesh import MeshObject
+from nerfspace.shapes.splats import Splats
 
 FIT_MODES = ("photometric", "distill")
 
@@ -81,7 +83,7 @@ def views(cfg: FitConfig) -> tuple[Cameras, Cameras]:
     return train, test
 
 
-def ground_truth(obj: SDFObject, cams: Cameras, supersample: int) -> torch.Tensor:
+def ground_truth(obj: SDFObject | MeshObject | Splats, cams: Cameras, supersample: int) -> torch.Tensor:
     """Anti-aliased views [V, H, W, 3] of an object: sphere traced at ``supersample``x the size and
     averaged over each pixel's sub-pixels, as a real camera integrates its pixel."""
     if supersample == 1:
@@ -154,7 +156,7 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def fit(
     spec: ArchSpec,
-    objects: list[SDFObject],
+    objects: list[SDFObject] | list[MeshObject] | list[Splats],
     seeds: list[int],
     cfg: FitConfig = FitConfig(),
     cameras: list[tuple[Cameras, Cameras]] | None = None,

@@ -1,0 +1,144 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nerfspace.errors import FileFormatError, InputError
+from nerfspace.frames import Similarity, axis_rotation
+from nerfspace.render import Cameras
+from nerfspace.shapes.splat_files import SH_C0, read_points, read_splats
+from nerfspace.shapes.splats import LOW_PASS, Splats
+
+FRONT = torch.tensor([[[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 2]]])  # at z = 2 looking down -z, +y up
+
+
+def one(mean, std, opacity, color):
+    return Splats(
+        torch.tensor([mean], dtype=torch.float32),
+        torch.eye(3)[None] * std**2,
+        torch.tensor([opacity]),
+        torch.tensor([color]),
+    )
+
+
+def test_one_gaussian_is_its_projected_footprint():
+    cam = Cameras(FRONT, focal=40.0, size=33)  # odd: the optical axis hits pixel 16's centre
+    img = one([0.0, 0.0, 0.0], 0.05, 0.8, [1.0, 0.0, 0.0]).render(cam)[0]
+    var = (40.0 * 0.05 / 2.0) ** 2 + LOW_PASS
+    for k in (0, 1, 2):
+        alpha = 0.8 * math.exp(-0.5 * k * k / var)
+        expected = torch.tensor([1.0, 1 - alpha, 1 - alpha])  # red over white
+        assert torch.allclose(img[16, 16 + k], expected, atol=1e-4)
+    assert torch.equal(img[0, 0], torch.ones(3))
+
+
+def test_gaussians_composite_front_to_back_whatever_their_order():
+    near = one([0.0, 0.0, 0.5], 0.05, 0.9, [1.0, 0.0, 0.0])  # nearer the camera at z = 2
+    far = one([0.0, 0.0, -0.5], 0.05, 0.9, [0.0, 0.0, 1.0])
+    both = [
+        Splats(
+            *(
+                torch.cat([getattr(a, k), getattr(b, k)])
+                for k in ("means", "covariances", "opacities", "colors")
+            )
+        )
+        for a, b in ((near, far), (far, near))
+    ]
+    cam = Cameras(FRONT, focal=40.0, size=33)
+    a, b = (s.render(cam)[0] for s in both)
+    assert torch.allclose(a, b, atol=1e-6)
+    centre = a[16, 16]
+    assert centre[0] > 0.85 and centre[2] < 0.2  # red in front, blue mostly hidden
+
+
+def test_posed_splats_move_with_their_pose():
+    s = one([0.3, 0.0, 0.0], 0.05, 0.9, [0.0, 1.0, 0.0])
+    turn = Similarity(axis_rotation(torch.tensor([0.0, 0.0, 1.0]), math.pi / 2), torch.zeros(3), 0.5)
+    moved = s.posed(turn)
+    centre = moved.bounds.mean(0)
+    assert torch.allclose(centre, torch.tensor([0.0, 0.15, 0.0]), atol=1e-6)
+
+
+def write_ply(path, columns: dict[str, np.ndarray], declared: int | None = None, faces: int = 0):
+    n = len(next(iter(columns.values())))
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {declared or n}"]
+    header += [f"property float {k}" for k in columns]
+    if faces:
+        header += [f"element face {faces}", "property list uchar int vertex_indices"]
+    header.append("end_header")
+    body = np.stack([columns[k] for k in columns], 1).astype("<f4").tobytes()
+    path.write_bytes(("\n".join(header) + "\n").encode() + body)
+
+
+def splat_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    cols = {k: rng.normal(size=n) for k in "xyz"}
+    cols.update({f"scale_{i}": np.log(rng.uniform(0.01, 0.05, n)) for i in range(3)})
+    cols.update({f"rot_{i}": rng.normal(size=n) for i in range(4)})
+    cols["opacity"] = rng.normal(size=n)
+    cols.update({f"f_dc_{i}": rng.normal(size=n) for i in range(3)})
+    return cols
+
+
+def test_a_3dgs_ply_reads_as_splats(tmp_path):
+    cols = splat_columns(50)
+    write_ply(tmp_path / "s.ply", cols)
+    splats, frame = read_splats(tmp_path / "s.ply", up="z")
+    extent = splats.means.amax(0) - splats.means.amin(0)
+    assert extent.max() == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(splats.opacities, torch.sigmoid(torch.tensor(cols["opacity"]).float()), atol=1e-6)
+    rgb = np.clip(0.5 + SH_C0 * np.stack([cols[f"f_dc_{i}"] for i in range(3)], 1), 0, 1)
+    assert torch.allclose(splats.colors, torch.tensor(rgb).float(), atol=1e-6)
+    # the covariance's eigenvalues are the scales squared, times the frame's scale squared
+    eig = torch.linalg.eigvalsh(splats.covariances[0].double())
+    scales = np.sort(np.exp([cols[f"scale_{i}"][0] for i in range(3)])) * frame.scale
+    assert np.allclose(eig.numpy(), scales**2, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "case, error, needle",
+    [
+        ("truncated", FileFormatError, "truncated"),
+        ("huge", InputError, "over the cap"),
+        ("faces", InputError, "so it is a mesh"),
+        ("points", InputError, "not a Gaussian splat PLY"),
+        ("nan", FileFormatError, "NaN or Inf"),
+        ("garbage", FileFormatError, "not a PLY file"),
+    ],
+)
+def test_bad_splat_files(tmp_path, case, error, needle):
+    path = tmp_path / "s.ply"
+    cols = splat_columns(20)
+    if case == "truncated":
+        write_ply(path, cols, declared=21)
+    elif case == "huge":
+        write_ply(path, cols, declared=10**12)
+    elif case == "faces":
+        write_ply(path, cols, faces=3)
+    elif case == "points":
+        write_ply(path, {k: cols[k] for k in "xyz"})
+    elif case == "nan":
+        cols["opacity"][3] = np.nan
+        write_ply(path, cols)
+    else:
+        path.write_bytes(b"\x00garbage" * 20)
+    with pytest.raises(error, match=needle):
+        read_splats(path)
+
+
+def test_point_clouds_from_text_and_ply(tmp_path):
+    rng = np.random.default_rng(0)
+    xyz = rng.normal(size=(200, 3))
+    rgb = rng.integers(0, 256, (200, 3))
+    np.savetxt(tmp_path / "p.xyz", np.concatenate([xyz, rgb], 1))
+    write_ply(tmp_path / "p.ply", {"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]})
+    text, frame = read_points(tmp_path / "p.xyz", up="z")
+    ply, _ = read_points(tmp_path / "p.ply", up="z")
+    assert torch.allclose(text.means, ply.means, atol=1e-5)
+    assert torch.allclose(text.colors, torch.tensor(rgb / 255.0).float(), atol=1e-6)
+    assert torch.allclose(ply.colors, torch.full((200, 3), 0.7))
+    assert (text.covariances[:, 0, 0] > 0).all() and frame.scale > 0
+    (tmp_path / "bad.xyz").write_text("1 2\n3 4\n")
+    with pytest.raises(FileFormatError, match="rows of 2 values"):
+        read_points(tmp_path / "bad.xyz")
