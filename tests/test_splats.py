@@ -142,3 +142,33 @@ def test_point_clouds_from_text_and_ply(tmp_path):
     (tmp_path / "bad.xyz").write_text("1 2\n3 4\n")
     with pytest.raises(FileFormatError, match="rows of 2 values"):
         read_points(tmp_path / "bad.xyz")
+
+
+def test_import_splat_and_points_build_zoos(capsys, tmp_path, tiny_fit, monkeypatch):
+    import json
+
+    import nerfspace.zoo as zoo_pkg
+    from nerfspace.cli import main
+    from nerfspace.shapes import make_object
+    from nerfspace.shapes.scan import disc_splats, scan
+    from nerfspace.shapes.splat_files import write_points, write_splats
+    from nerfspace.zoo import load_nerf
+
+    monkeypatch.setattr(zoo_pkg, "fit_config", lambda mode, scale: tiny_fit)
+    s = scan(make_object("lamp", 0), seed=0, scanners=3, resolution=32)
+    (tmp_path / "splats" / "mugs").mkdir(parents=True)
+    (tmp_path / "points" / "mugs").mkdir(parents=True)
+    write_splats(tmp_path / "splats" / "mugs" / "m.ply", **{k: v.numpy() for k, v in disc_splats(s).items()})
+    write_points(tmp_path / "points" / "mugs" / "m.ply", s.points.numpy(), s.colors.numpy())
+    for kind in ("splat", "points"):
+        out = tmp_path / f"{kind}_zoo"
+        args = ["import", kind, str(tmp_path / f"{kind}s" if kind == "splat" else tmp_path / kind)]
+        code = main([*args, "--out", str(out), "--archs", "mlp", "--up", "z", "--keep-frame", "--json"])
+        info = json.loads(capsys.readouterr().out)
+        assert code == 0 and info["nerfs"] == 1 and info["categories"] == {"mugs": 1}
+        source = json.loads(load_nerf(out / "nerfs" / "mlp" / "m.safetensors").meta["source"])
+        assert source["kind"] == kind and source["scale"] == 1.0
+    # a splat file given to the point-cloud importer is read as its points; a point cloud is no splat
+    code = main(["import", "splat", str(tmp_path / "points"), "--out", str(tmp_path / "x")])
+    assert code == 2 and "not a Gaussian splat PLY" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

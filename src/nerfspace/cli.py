@@ -230,21 +230,7 @@ def import_splat(
 ) -> None:
     """NeRFs of Gaussian splats: each splat normalised into the scene box, rendered by compositing its
     Gaussians, and a NeRF fitted to those views in every architecture of --archs."""
-    _fit_files(
-        inputs,
-        "splat",
-        out_dir,
-        archs,
-        labels,
-        up,
-        keep_frame,
-        captures,
-        scale,
-        seed,
-        workers,
-        steps,
-        as_json,
-    )
+    _fit_files("splat", locals())
 
 
 @import_app.command("points")
@@ -267,21 +253,7 @@ def import_points(
     as_json: bool = _JSON_ZOO,
 ) -> None:
     """NeRFs of point clouds (scans): each point a small round Gaussian, rendered and fitted like splats."""
-    _fit_files(
-        inputs,
-        "points",
-        out_dir,
-        archs,
-        labels,
-        up,
-        keep_frame,
-        captures,
-        scale,
-        seed,
-        workers,
-        steps,
-        as_json,
-    )
+    _fit_files("points", locals())
 
 
 def _fit_files(kind: str, o: dict) -> None:
