@@ -211,6 +211,29 @@ def fit_mesh(
     _fit_files("mesh", locals())
 
 
+@fit_app.command("images")
+def fit_images(
+    inputs: list[Path] = typer.Argument(
+        ...,
+        metavar="SCENE_DIR...",
+        help="Scene folders (transforms.json or transforms_train.json with its images) or folders of them.",
+    ),
+    out_dir: Path = typer.Option(..., "--out", help="Zoo folder (created; resumed if it holds this zoo)."),
+    archs: str = _ARCHS,
+    labels: Path = _LABELS,
+    up: str = typer.Option("z", help="The world's up axis in the transforms files: x, y or z."),
+    keep_frame: bool = _KEEP,
+    scale: str = _SCALE,
+    seed: int = _SEED,
+    workers: int = _WORKERS,
+    steps: int = _STEPS,
+    as_json: bool = _JSON_ZOO,
+) -> None:
+    """Fit NeRFs to posed photos (NeRF-synthetic or nerfstudio transforms.json): the cameras' frame
+    normalised into the scene box (stored in each NeRF file), every 8th frame held out for PSNR."""
+    _fit_files("images", locals())
+
+
 @import_app.command("splat")
 def import_splat(
     inputs: list[Path] = typer.Argument(
@@ -270,7 +293,7 @@ def _fit_files(kind: str, o: dict) -> None:
         scale=o["scale"],
         seed=o["seed"],
         declared=tuple(declared.items()),
-        captures=CaptureConfig(o["captures"]),
+        captures=CaptureConfig(o.get("captures", "aligned")),  # photos: their own cameras
         sources=file_sources(o["inputs"], kind, o["labels"], o["up"], o["keep_frame"]),
     )
     _build_and_report(o["out_dir"], cfg, o["workers"], o["steps"], o["as_json"])

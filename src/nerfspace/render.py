@@ -120,6 +120,28 @@ def cell_centers(res: int) -> torch.Tensor:
     return torch.stack(torch.meshgrid(lin, lin, lin, indexing="ij"), -1).reshape(-1, 3)
 
 
+def visual_hull(
+    images: torch.Tensor,
+    cams: Cameras,
+    res: int,
+    margin: int = 2,
+    half: float = SCENE_BOX,
+    min_views: int = 0,
+) -> torch.Tensor:
+    """[K, R, R, R] cells of a grid over [-half, half]^3 (`cell_index` order) whose centre projects onto a
+    foreground pixel (not the white background), dilated by ``margin`` pixels, in every view of ``images``
+    [K, V, H, W, 3] that sees it, and that at least ``min_views`` views see: the cells that can hold
+    matter at all."""
+    k, v, h, w, _ = images.shape
+    fg = (images < BACKGROUND).any(-1).float().reshape(k * v, 1, h, w)
+    fg = torch.nn.functional.max_pool2d(fg, 2 * margin + 1, stride=1, padding=margin).reshape(k, v, h * w) > 0
+    row, col, depth = project(cams, cell_centers(res) * (half / SCENE_BOX))
+    inside = (row > -0.5) & (row < h - 0.5) & (col > -0.5) & (col < w - 0.5) & (depth > 0)
+    pix = row.round().long().clamp(0, h - 1) * w + col.round().long().clamp(0, w - 1)  # [V, R^3]
+    seen = torch.gather(fg, 2, pix.expand(k, -1, -1)) | ~inside  # a cell outside a view is not carved by it
+    return (seen.all(1) & (inside.sum(0) >= min_views)).reshape(k, res, res, res)
+
+
 def pack_bits(occ: torch.Tensor) -> torch.Tensor:
     """Bool grid [..., res, res, res] → uint8 bit-packed [..., res^3 / 8] (little-endian bits)."""
     flat = occ.reshape(*occ.shape[:-3], -1, 8).to(torch.uint8)

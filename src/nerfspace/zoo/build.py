@@ -33,9 +33,10 @@ from nerfspace.seeding import derive_seed
 from nerfspace.shapes import CATEGORIES, SDFObject, make_object
 from nerfspace.shapes.mesh import MeshObject
 from nerfspace.shapes.parts import DEFECTS, PARTS, make_part, severity_value
+from nerfspace.shapes.photos import Photos
 from nerfspace.shapes.splats import Splats
 from nerfspace.zoo.captures import CaptureConfig, draw_capture
-from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config
+from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config, views
 from nerfspace.zoo.sources import Source, source_object
 from nerfspace.zoo.storage import NeRF, read_metadata, save_nerf
 
@@ -82,6 +83,8 @@ class ZooConfig:
             raise InputError("object ids of files must be unique")
         if self.sources and self.fit != "photometric":
             raise InputError("your own files are fitted from their views only (fit mode photometric)")
+        if any(s.kind == "images" for s in self.sources) and self.captures.mode != "aligned":
+            raise InputError("photos come with their own cameras: captures must be aligned")
         self._check_defects()
         if self.objects_per_class <= 0:
             raise InputError(f"--objects-per-class must be >= 1, got {self.objects_per_class}")
@@ -269,7 +272,7 @@ def _check_manifest(path: Path, manifest: dict) -> None:
             raise ZooError(f"{path}: NeRF {n['file']!r} names the unlisted object {n['object']!r}")
 
 
-def planned_object(obj: dict) -> SDFObject | MeshObject | Splats:
+def planned_object(obj: dict) -> SDFObject | MeshObject | Splats | Photos:
     """The object of a manifest's object entry: a user's file, or a procedural object (a category's, or
     a part's, maybe defective)."""
     if "source" in obj:
@@ -366,6 +369,9 @@ def _fit_batch(
         objs = [o.posed(c.pose, c.light) for o, c in zip(objs, caps, strict=True)]
         cameras = [(c.train, c.test) for c in caps]
         captured = [{"capture": json.dumps(c.to_dict(), sort_keys=True)} for c in caps]
+    if any(isinstance(o, Photos) for o in objs):  # photos are seen from their own cameras
+        size = fit_cfg.image_size
+        cameras = [o.cameras(size) if isinstance(o, Photos) else views(fit_cfg) for o in objs]
     result = fit(spec, objs, [j["seed"] for j in jobs], fit_cfg, cameras)
     for i, job in enumerate(jobs):
         obj = objects[job["object"]]

@@ -16,15 +16,14 @@ import torch
 from nerfspace import fields
 from nerfspace.archs import SCENE_BOX, ArchSpec
 from nerfspace.render import (
-    BACKGROUND,
     Cameras,
     camera_rays,
     cell_centers,
     orbit_cameras,
-    project,
     render_images,
     render_rays,
     step_size,
+    visual_hull,
 )
 from nerfspace.shapes import SDFObject, render_views, shaded_color
 from nerfspace.shapes.mesh import MeshObject
@@ -114,20 +113,6 @@ def cell_density(
         pts = torch.stack([centers + (torch.rand(centers.shape, generator=g) - 0.5) * cell for g in gens])
     with torch.no_grad():
         return fields.query(spec, params, pts)[1]
-
-
-def visual_hull(images: torch.Tensor, cams: Cameras, res: int, margin: int = 2) -> torch.Tensor:
-    """[K, R, R, R] cells whose centre projects onto a foreground pixel (not the white background),
-    dilated by ``margin`` pixels, in every view of ``images`` [K, V, H, W, 3]: the cells that can
-    hold matter at all. The occupancy grid never leaves this hull."""
-    k, v, h, w, _ = images.shape
-    fg = (images < BACKGROUND).any(-1).float().reshape(k * v, 1, h, w)
-    fg = torch.nn.functional.max_pool2d(fg, 2 * margin + 1, stride=1, padding=margin).reshape(k, v, h * w) > 0
-    row, col, _ = project(cams, cell_centers(res))
-    inside = (row > -0.5) & (row < h - 0.5) & (col > -0.5) & (col < w - 0.5)
-    pix = row.round().long().clamp(0, h - 1) * w + col.round().long().clamp(0, w - 1)  # [V, R^3]
-    seen = torch.gather(fg, 2, pix.expand(k, -1, -1)) | ~inside  # a cell outside a view is not carved by it
-    return seen.all(1).reshape(k, res, res, res)
 
 
 def occupied(density: torch.Tensor, cfg: FitConfig) -> torch.Tensor:

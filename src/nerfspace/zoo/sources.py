@@ -1,4 +1,5 @@
-"""Zoos of a user's own files: meshes, Gaussian splats and point clouds as the objects NeRFs are fitted to.
+"""Zoos of a user's own files: meshes, Gaussian splats, point clouds and posed photos (scene folders) as
+the objects NeRFs are fitted to.
 
 An object's category is its label in a labels CSV (``file,label`` with files relative to the CSV, or
 ``object,label``), else the name of its folder: the first folder below a folder given on the command
@@ -21,15 +22,29 @@ from nerfspace.frames import FileFrame
 from nerfspace.labels import read_labels
 from nerfspace.shapes.mesh import MeshObject
 from nerfspace.shapes.mesh_files import MESH_SUFFIXES, files_under, read_mesh, references
+from nerfspace.shapes.photos import Photos, read_photos, scene_folders
+from nerfspace.shapes.photos import references as photo_files
 from nerfspace.shapes.splat_files import POINT_SUFFIXES, SPLAT_SUFFIXES, read_points, read_splats
 from nerfspace.shapes.splats import Splats
 
 MAX_SOURCES = 100_000
-Reader = Callable[[Path, str, FileFrame | None], tuple[MeshObject | Splats, FileFrame]]
-READERS: dict[str, tuple[tuple[str, ...], Reader]] = {
-    "mesh": (MESH_SUFFIXES, read_mesh),
-    "splat": (SPLAT_SUFFIXES, read_splats),
-    "points": (POINT_SUFFIXES, read_points),
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a kind of user data is found under a path, read (path, up axis, frame or None to fit one),
+    and which files it is made of (its digest covers them all)."""
+
+    find: Callable[[Path], list[Path]]
+    read: Callable[[Path, str, FileFrame | None], tuple[MeshObject | Splats | Photos, FileFrame]]
+    files: Callable[[Path], list[Path]]
+
+
+KINDS = {
+    "mesh": Kind(lambda p: files_under(p, MESH_SUFFIXES), read_mesh, lambda p: [p, *references(p)]),
+    "splat": Kind(lambda p: files_under(p, SPLAT_SUFFIXES), read_splats, lambda p: [p]),
+    "points": Kind(lambda p: files_under(p, POINT_SUFFIXES), read_points, lambda p: [p]),
+    "images": Kind(scene_folders, read_photos, photo_files),
 }
 
 
@@ -55,10 +70,10 @@ class Source:
         }
 
 
-def digest(path: Path) -> str:
-    """SHA-256 over a file and every file it names, in order (a changed texture changes it too)."""
+def digest(path: Path, kind: str) -> str:
+    """SHA-256 over every file an object is made of, in order (a changed texture changes it too)."""
     h = hashlib.sha256()
-    for p in (Path(path), *references(Path(path))):
+    for p in KINDS[kind].files(Path(path)):
         h.update(p.read_bytes())
     return h.hexdigest()
 
@@ -75,16 +90,16 @@ def file_sources(
     up: str = "y",
     keep_frame: bool = False,
 ) -> tuple[Source, ...]:
-    """The files of ``kind`` given as ``inputs`` (files or folders of them), read and checked, with unique
-    ids and their categories. Each is normalised into the scene box, or with ``keep_frame`` only turned
-    (``up`` onto +z): its coordinates are then scene units, and it must lie inside the scene box."""
-    if kind not in READERS:
-        raise InputError(f"unknown kind {kind!r}; expected one of {', '.join(READERS)}")
-    suffixes, reader = READERS[kind]
+    """The objects of ``kind`` given as ``inputs`` (files, scene folders, or folders of them), read and
+    checked, with unique ids and their categories. Each is normalised into the scene box, or with
+    ``keep_frame`` only turned (``up`` onto +z): its coordinates are then scene units, and it must lie
+    inside the scene box."""
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     found: list[tuple[Path, str]] = []
     for given in inputs:
         given = Path(given)
-        for f in files_under(given, suffixes):
+        for f in KINDS[kind].find(given):
             inner = f.relative_to(given).parts if given.is_dir() else ()
             found.append((f.resolve(), inner[0] if len(inner) > 1 else f.resolve().parent.name))
     if len({f for f, _ in found}) != len(found):
@@ -109,21 +124,21 @@ def file_sources(
     kept = FileFrame.kept(up) if keep_frame else None
     out = []
     for i, (f, category) in zip(ids, found, strict=True):
-        obj, frame = reader(f, up, kept)
-        if keep_frame and obj.bounds.abs().max() > SCENE_BOX:
+        obj, frame = KINDS[kind].read(f, up, kept)
+        if keep_frame and kind != "images" and obj.bounds.abs().max() > SCENE_BOX:
             raise InputError(
                 f"{f}: reaches outside the scene box [-{SCENE_BOX}, {SCENE_BOX}]^3; drop --keep-frame"
             )
-        out.append(Source(i, str(f), category, kind, digest(f), frame))
+        out.append(Source(i, str(f), category, kind, digest(f, kind), frame))
     return tuple(out)
 
 
-def source_object(entry: dict) -> MeshObject | Splats:
+def source_object(entry: dict) -> MeshObject | Splats | Photos:
     """The canonical object of a zoo's object entry; a `ZooError` if its file changed since planning."""
     path = Path(entry["source"])
-    if not path.is_file():
+    if not path.exists():
         raise ZooError(f"{path}: the file of object {entry['id']!r} is gone")
-    if digest(path) != entry["digest"]:
+    if digest(path, entry["kind"]) != entry["digest"]:
         raise ZooError(f"{path}: the file changed since the zoo was planned; use a new folder")
     frame = FileFrame.from_dict(entry["frame"])
-    return READERS[entry["kind"]][1](path, frame.up, frame)[0]
+    return KINDS[entry["kind"]].read(path, frame.up, frame)[0]
