@@ -9,7 +9,7 @@ from PIL import Image
 from nerfspace.cli import main
 from nerfspace.render import camera_rays, orbit_cameras
 from nerfspace.shapes import make_object, sphere_trace
-from nerfspace.shapes.photos import read_photos
+from nerfspace.shapes.photos import read_photos, write_scene
 from nerfspace.zoo import load_nerf
 
 SCALE, OFFSET = 3.0, np.array([1.0, -2.0, 0.5])  # the scene's world frame: the canonical one scaled, shifted
@@ -19,17 +19,8 @@ def make_scene(folder, frames=8, size=48):
     """A NeRF-synthetic scene (RGBA frames, camera_angle_x) of a chair, in a world frame of its own."""
     cams = orbit_cameras(frames, size, radius=2.2)
     rgb, alpha = sphere_trace(make_object("chair", 0), *camera_rays(cams))
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i in range(frames):
-        rgba = torch.cat([rgb[i], alpha[i][..., None]], -1).numpy()
-        Image.fromarray((rgba * 255).round().astype(np.uint8), "RGBA").save(folder / f"r_{i}.png")
-        m = cams.c2w[i].double().numpy().copy()
-        m[:, 3] = m[:, 3] * SCALE + OFFSET
-        out.append({"file_path": f"./r_{i}", "transform_matrix": [*m.tolist(), [0, 0, 0, 1]]})
-    doc = {"camera_angle_x": 2 * math.atan(size / 2 / cams.focal), "frames": out}
-    (folder / "transforms.json").write_text(json.dumps(doc))
-    return doc
+    write_scene(folder, torch.cat([rgb, alpha[..., None]], -1), cams, (SCALE, OFFSET))
+    return json.loads((folder / "transforms.json").read_text())
 
 
 def test_the_frame_is_found_from_the_cameras_and_the_hull(tmp_path):

@@ -270,3 +270,22 @@ def read_photos(scene: Path, up: str = "z", frame: FileFrame | None = None) -> t
         tuple(i for i, t in enumerate(held) if t),
     )
     return photos, frame
+
+
+def write_scene(
+    folder: Path, rgba: Tensor, cams: Cameras, world: tuple[float, np.ndarray] = (1.0, np.zeros(3))
+) -> None:
+    """A NeRF-synthetic scene folder: ``rgba`` [V, H, W, 4] in [0, 1] as ``r_<i>.png`` and a
+    ``transforms.json`` of ``cams``, whose positions are scaled and shifted by ``world`` (scale, shift)."""
+    from nerfspace.atomic import atomic_write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i in range(len(cams)):
+        Image.fromarray((rgba[i].numpy() * 255).round().astype(np.uint8), "RGBA").save(folder / f"r_{i}.png")
+        m = cams.c2w[i].double().numpy().copy()
+        m[:, 3] = m[:, 3] * world[0] + world[1]
+        frames.append({"file_path": f"./r_{i}", "transform_matrix": [*m.tolist(), [0.0, 0.0, 0.0, 1.0]]})
+    angle = 2 * math.atan(cams.size / 2 / cams.focal)
+    atomic_write_json(folder / "transforms.json", {"camera_angle_x": angle, "frames": frames})

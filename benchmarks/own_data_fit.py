@@ -1,13 +1,15 @@
-"""Meshes -> NeRFs: held-out PSNR of textured meshes per architecture, and speed, two ways, each run in
-turns (A B A B) so every ratio is taken pair by pair on one machine:
+"""Your own data -> NeRFs: held-out PSNR of textured meshes and of posed-photo scenes per architecture,
+and speed, each comparison run in turns (A B A B) so every ratio is taken pair by pair on one machine:
 
-- end to end: `nerfspace fit mesh` on the meshes against `nerfspace zoo build` of as many procedural
-  objects (different shapes: the time a fit takes grows with the volume an object fills);
-- the same shapes: fitting the meshes (read from their files, rendered by the mesh renderer) against
+- end to end: `nerfspace fit mesh` on 6 textured meshes and `nerfspace fit images` on 6 scenes (24 RGBA
+  frames of 64 px, anti-aliased, in a world frame of their own) against `nerfspace zoo build` of the 6
+  procedural objects the scenes show (the photos: the same shapes; the meshes: other shapes, and the
+  time a fit takes grows with the volume an object fills);
+- the meshes' shapes: fitting the meshes (read from their files, rendered by the mesh renderer) against
   fitting their exact SDF twins (sphere traced), one spec at a time through `nerfspace.zoo.fit`, so the
   ratio is the cost of the mesh path alone.
 
-python benchmarks/mesh_fit.py [--pairs 2] [--archs seen] [--workers 2] [--twin-rounds 2]
+python benchmarks/own_data_fit.py [--rounds 2] [--archs seen] [--workers 2] [--twin-rounds 2]
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ from PIL import Image
 
 from common import ROOT, save_result
 from nerfspace.archs import get_preset, resolve_archs
-from nerfspace.shapes import Assembly
-from nerfspace.zoo import fit, fit_config
+from nerfspace.render import Cameras, camera_rays, orbit_cameras
+from nerfspace.shapes import Assembly, sphere_trace
+from nerfspace.shapes.photos import write_scene
+from nerfspace.zoo import ZooConfig, fit, fit_config, plan
+from nerfspace.zoo.build import planned_object
 from nerfspace.zoo.sources import file_sources, source_object
 
-RUNS = ROOT / "runs" / "mesh_fit"
+RUNS = ROOT / "runs" / "own_data_fit"
 CATEGORIES = ("chair", "car", "lamp", "bench", "sofa", "airplane")  # the zoo build's objects: as many NeRFs
+SCENE_WORLD = (3.0, np.array([1.0, -2.0, 0.5]))  # the scenes' world frame: canonical x 3, shifted
 
 
 def texture(seed: int, size: int = 64) -> Image.Image:
@@ -122,58 +128,72 @@ def twin_pairs(meshes: Path, archs: list[str], rounds: int) -> list[dict]:
     return out
 
 
+def write_scenes(folder: Path, archs: str) -> None:
+    """Scenes of the procedural objects `zoo build --classes CATEGORIES -n 1` fits: 24 RGBA frames of 64 px
+    (2x2 supersampled, alpha the covered share), as `fit images` reads them."""
+    cfg = fit_config()
+    manifest = plan(ZooConfig(CATEGORIES, 1, tuple(resolve_archs(archs))), cfg)
+    cams = orbit_cameras(24, cfg.image_size)
+    fine = Cameras(cams.c2w, cams.focal * 2, cams.size * 2)
+    for entry in manifest["objects"]:
+        rgb, alpha = sphere_trace(planned_object(entry), *camera_rays(fine))
+        rgba = torch.cat([rgb, alpha[..., None]], -1).permute(0, 3, 1, 2)
+        rgba = torch.nn.functional.avg_pool2d(rgba, 2).permute(0, 2, 3, 1)
+        write_scene(folder / entry["category"] / entry["id"], rgba, cams, SCENE_WORLD)
+
+
 def timed(cmd: list[str]) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
+def zoo_psnr(cli: list[str], zoo: Path) -> dict:
+    cmd = [*cli, "zoo", "info", str(zoo), "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return {p: v["psnr"] for p, v in json.loads(out.stdout)["presets"].items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--pairs", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--archs", default="seen")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--twin-rounds", type=int, default=2)
     args = ap.parse_args()
     shutil.rmtree(RUNS, ignore_errors=True)
-    meshes = RUNS / "meshes"
+    meshes, scenes = RUNS / "meshes", RUNS / "scenes"
     textured_meshes(meshes)
+    write_scenes(scenes, args.archs)
     cli = [str(ROOT / ".venv" / "bin" / "nerfspace")]
     common = ["--archs", args.archs, "--workers", str(args.workers)]
-    pairs = []
-    for i in range(args.pairs):
-        mesh_zoo, zoo = RUNS / f"mesh_zoo{i}", RUNS / f"zoo{i}"
-        a = timed([*cli, "fit", "mesh", str(meshes), "--out", str(mesh_zoo), "--up", "z", *common])
-        b = timed([*cli, "zoo", "build", str(zoo), "--classes", ",".join(CATEGORIES), "-n", "1", *common])
-        pairs.append({"fit_mesh_s": a, "zoo_build_s": b, "ratio": a / b})
-        print(f"pair {i}: fit mesh {a:.1f} s, zoo build {b:.1f} s, ratio {a / b:.2f}", flush=True)
-    info = json.loads(
-        subprocess.run(
-            [*cli, "zoo", "info", str(RUNS / "mesh_zoo0"), "--json"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
-    zoo_info = json.loads(
-        subprocess.run(
-            [*cli, "zoo", "info", str(RUNS / "zoo0"), "--json"], check=True, capture_output=True, text=True
-        ).stdout
-    )
+    rounds = []
+    for i in range(args.rounds):
+        mesh_zoo = RUNS / f"mesh_zoo{i}"
+        mesh = timed([*cli, "fit", "mesh", str(meshes), "--out", str(mesh_zoo), "--up", "z", *common])
+        images = timed([*cli, "fit", "images", str(scenes), "--out", str(RUNS / f"image_zoo{i}"), *common])
+        zoo = RUNS / f"zoo{i}"
+        base = timed([*cli, "zoo", "build", str(zoo), "--classes", ",".join(CATEGORIES), "-n", "1", *common])
+        rounds.append({"fit_mesh_s": mesh, "fit_images_s": images, "zoo_build_s": base})
+        print(f"round {i}: fit mesh {mesh:.1f} s, images {images:.1f} s, zoo build {base:.1f} s", flush=True)
     result = {
-        "meshes": len(CATEGORIES),
-        "nerfs": info["nerfs"],
+        "objects": len(CATEGORIES),
+        "archs": resolve_archs(args.archs),
         "workers": args.workers,
-        "psnr": {p: v["psnr"] for p, v in info["presets"].items()},
-        "zoo_psnr": {p: v["psnr"] for p, v in zoo_info["presets"].items()},
-        "pairs": pairs,
-        "ratio_median": statistics.median(p["ratio"] for p in pairs),
+        "rounds": rounds,
+        "meshes": {
+            "psnr": zoo_psnr(cli, RUNS / "mesh_zoo0"),
+            "ratio_median": statistics.median(r["fit_mesh_s"] / r["zoo_build_s"] for r in rounds),
+        },
+        "images": {
+            "psnr": zoo_psnr(cli, RUNS / "image_zoo0"),
+            "ratio_median": statistics.median(r["fit_images_s"] / r["zoo_build_s"] for r in rounds),
+        },
+        "zoo_psnr": zoo_psnr(cli, RUNS / "zoo0"),
     }
     twins = twin_pairs(meshes, resolve_archs(args.archs), args.twin_rounds)
     result["twins"] = {"pairs": twins, "ratio_median": statistics.median(p["ratio"] for p in twins)}
-    for p, v in result["psnr"].items():
-        print(f"{p}: median held-out PSNR {v['median']:.2f} dB (min {v['min']:.2f})")
-    save_result("mesh_fit", result)
+    save_result("own_data_fit", result)
 
 
 if __name__ == "__main__":
