@@ -7,7 +7,7 @@ import torch
 from nerfspace.errors import FileFormatError, InputError
 from nerfspace.frames import Similarity, axis_rotation
 from nerfspace.render import Cameras
-from nerfspace.shapes.splat_files import SH_C0, read_points, read_splats
+from nerfspace.shapes.splat_files import SH_C0, read_ply_vertices, read_points, read_splats
 from nerfspace.shapes.splats import LOW_PASS, Splats
 
 FRONT = torch.tensor([[[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 2]]])  # at z = 2 looking down -z, +y up
@@ -172,3 +172,21 @@ def test_import_splat_and_points_build_zoos(capsys, tmp_path, tiny_fit, monkeypa
     code = main(["import", "splat", str(tmp_path / "points"), "--out", str(tmp_path / "x")])
     assert code == 2 and "not a Gaussian splat PLY" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("fmt", ["binary_little_endian", "ascii"])
+def test_elements_before_the_vertices_are_skipped(tmp_path, fmt):
+    xyz = np.random.default_rng(1).normal(size=(30, 3)).astype("<f4")
+    header = [
+        "ply", f"format {fmt} 1.0", "element camera 2", "property float focal", "property uchar id",
+        "element vertex 30", "property float x", "property float y", "property float z", "end_header",
+    ]  # fmt: skip
+    head = ("\n".join(header) + "\n").encode()
+    if fmt == "ascii":
+        body = "1.5 3\n2.5 4\n" + "\n".join(" ".join(f"{v:.6f}" for v in row) for row in xyz) + "\n"
+        (tmp_path / "p.ply").write_bytes(head + body.encode())
+    else:
+        camera = np.array([(1.5, 3), (2.5, 4)], dtype=[("focal", "<f4"), ("id", "u1")]).tobytes()
+        (tmp_path / "p.ply").write_bytes(head + camera + xyz.tobytes())
+    columns = read_ply_vertices(tmp_path / "p.ply")
+    assert np.allclose(np.stack([columns[k] for k in "xyz"], 1), xyz, atol=1e-5)

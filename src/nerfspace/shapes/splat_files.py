@@ -75,26 +75,32 @@ def read_ply_vertices(path: Path) -> dict[str, np.ndarray]:
     counts = {name: n for name, n, _ in elements}
     if counts.get("face", 0):
         raise InputError(f"{path}: holds faces, so it is a mesh: use nerfspace fit mesh")
-    if not elements or elements[0][0] != "vertex":
-        raise FileFormatError(f"{path}: a PLY without a vertex element first")
-    _, n, props = elements[0]
+    names = [name for name, _, _ in elements]
+    if "vertex" not in names:
+        raise FileFormatError(f"{path}: a PLY without a vertex element")
+    before, (_, n, props) = elements[: names.index("vertex")], elements[names.index("vertex")]
     if n > MAX_POINTS:
         raise InputError(f"{path}: declares {n} vertices, over the cap of {MAX_POINTS}")
-    if any(t == "list" for _, t in props):
-        raise FileFormatError(f"{path}: a list property in the vertex element")
+    if any(t == "list" for _, _, p in elements[: names.index("vertex") + 1] for _, t in p):
+        raise FileFormatError(f"{path}: a list property in or before the vertex element")
+    if any(m > MAX_POINTS for _, m, _ in before):
+        raise InputError(f"{path}: an element of more than {MAX_POINTS} rows before the vertices")
     if fmt == "ascii":
+        skip = sum(m for _, m, _ in before)  # one line per row of the elements before the vertices
         try:
-            rows = np.loadtxt(data[body:].decode("ascii").splitlines()[:n], dtype=np.float64, ndmin=2)
+            lines = data[body:].decode("ascii").splitlines()[skip : skip + n]
+            rows = np.loadtxt(lines, dtype=np.float64, ndmin=2)
         except (ValueError, UnicodeDecodeError) as e:
             raise FileFormatError(f"{path}: unreadable PLY body ({str(e)[:80]})") from e
         if rows.shape != (n, len(props)):
             raise FileFormatError(f"{path}: the PLY body does not hold {n} rows of {len(props)} values")
         return {name: rows[:, i] for i, (name, _) in enumerate(props)}
     order = "<" if fmt == "binary_little_endian" else ">"
+    offset = body + sum(m * np.dtype([(k, order + t) for k, t in p]).itemsize for _, m, p in before)
     dtype = np.dtype([(name, order + t) for name, t in props])
-    if len(data) - body < n * dtype.itemsize:
+    if len(data) - offset < n * dtype.itemsize:
         raise FileFormatError(f"{path}: truncated ({n} vertices declared, the file is shorter)")
-    table = np.frombuffer(data, dtype, count=n, offset=body)
+    table = np.frombuffer(data, dtype, count=n, offset=offset)
     return {name: table[name].astype(np.float64) for name, _ in props}
 
 
