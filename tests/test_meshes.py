@@ -173,6 +173,16 @@ def test_fit_mesh_builds_a_zoo_and_refuses_a_changed_mesh(capsys, tmp_path, tiny
     assert recorded["file"] == str((src / "crates" / "c1.ply").resolve()) and recorded["up"] == "y"
     assert recorded["kind"] == "mesh"
     assert nerf.meta["category"] == "crates"
+    # the gallery is searched whatever its categories (the shipped encoder reads any architecture)
+    from nerfspace.demo import shipped
+
+    encoder = str(shipped()[0].encoder)
+    query = str(out_dir / "nerfs" / "mlp" / "c1.safetensors")
+    code, out, _ = run(
+        capsys, "retrieve", encoder, "--query", query, "--gallery", str(out_dir), "-k", "2", "--json"
+    )
+    hits = json.loads(out)
+    assert code == 0 and [h["category"] for h in hits] == ["crates", "balls"] and hits[0]["object"] == "c1"
     # a changed mesh is refused when a build resumes
     (out_dir / "nerfs" / "mlp" / "c1.safetensors").unlink()
     box.visual.face_colors = [40, 200, 40, 255]
