@@ -9,6 +9,7 @@ import os
 import pytest
 import torch
 
+from helpers import one_error_line
 from nerfspace.atomic import atomic_write_bytes
 from nerfspace.cli import main
 from nerfspace.embeddings import FORMAT, Embeddings, load_embeddings, save_embeddings
@@ -26,14 +27,6 @@ def _emb(vectors: torch.Tensor) -> Embeddings:
     return Embeddings(vectors, items, {"embed_dim": vectors.shape[1]}, "0" * 64)
 
 
-def _one_error_line(capsys, *argv) -> str:
-    code = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.strip().startswith("error:"), err
-    assert "Traceback" not in err and len(err) < 300
-    return err
-
-
 def test_non_finite_embeddings_are_refused_at_write_and_at_read(tmp_path, capsys):
     bad = torch.randn(4, 8)
     bad[2, 3] = math.nan
@@ -42,7 +35,7 @@ def test_non_finite_embeddings_are_refused_at_write_and_at_read(tmp_path, capsys
     assert not (tmp_path / "e.safetensors").exists()
     meta = {"encoder": {}, "checkpoint": "0" * 64, "items": _emb(bad).items}
     write_tagged(tmp_path / "nan.safetensors", {"embeddings": bad}, FORMAT, meta)  # as a foreign tool would
-    assert "NaN" in _one_error_line(capsys, "index", "build", tmp_path / "nan.safetensors")
+    assert "NaN" in one_error_line(capsys, "index", "build", tmp_path / "nan.safetensors")
 
 
 @pytest.mark.parametrize(
@@ -63,7 +56,7 @@ def test_malformed_embeddings_files_are_one_clear_error(tmp_path, capsys, change
     write_tagged(tmp_path / "e.safetensors", tensors, FORMAT, meta)
     with pytest.raises(InputError):
         load_embeddings(tmp_path / "e.safetensors")
-    _one_error_line(capsys, "index", "build", tmp_path / "e.safetensors")
+    one_error_line(capsys, "index", "build", tmp_path / "e.safetensors")
 
 
 def test_an_index_of_embeddings_that_changed_is_not_used(tmp_path):
@@ -129,7 +122,7 @@ def test_a_second_build_of_a_folder_is_refused_while_the_first_runs(tmp_path, ti
     with folder_lock(tmp_path / "zoo"):  # the first build, still running
         with pytest.raises(InputError, match=f"pid {os.getpid()}"):
             build_zoo(tmp_path / "zoo", cfg, fit_cfg=tiny_fit)
-        _one_error_line(
+        one_error_line(
             capsys, "zoo", "build", tmp_path / "zoo", "--classes", "car", "-n", "1", "--archs", "mlp"
         )
     assert not (tmp_path / "zoo" / "manifest.json").exists()  # the refused build wrote nothing
@@ -163,18 +156,18 @@ def test_declared_specs_are_typed_and_capped_before_any_allocation(tmp_path, cap
     spec = {**get_preset("mlp").to_dict(), **change}
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
-    err = _one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "--archs", path, "--classes", "car")
+    err = one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "--archs", path, "--classes", "car")
     assert needle in err and not (tmp_path / "zoo").exists()
 
 
 def test_a_huge_spec_file_is_refused_unread(tmp_path, capsys):
     path = tmp_path / "spec.json"
     path.write_text(" " * 100_000 + "{}")
-    assert "larger than" in _one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "--archs", path)
+    assert "larger than" in one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "--archs", path)
 
 
 def test_an_object_count_typo_is_refused_before_planning(tmp_path, capsys):
-    err = _one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "-n", "1000000000")
+    err = one_error_line(capsys, "zoo", "build", tmp_path / "zoo", "-n", "1000000000")
     assert "<= 100000" in err and not (tmp_path / "zoo").exists()
 
 
@@ -188,7 +181,7 @@ def test_a_refused_build_leaves_the_users_files_alone(tmp_path, capsys):
     ]
     for p in kept:
         p.write_text("the user's")
-    assert "not empty" in _one_error_line(capsys, "zoo", "build", folder, "--classes", "car", "-n", "1")
+    assert "not empty" in one_error_line(capsys, "zoo", "build", folder, "--classes", "car", "-n", "1")
     assert all(p.read_text() == "the user's" for p in kept)
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in kept)  # nothing added
 
@@ -203,21 +196,21 @@ def test_outputs_never_replace_inputs_or_products_without_overwrite(tmp_path, ca
     nerf_file = tmp_path / "a.safetensors"
     save_nerf(nerf_file, NeRF(spec, params, torch.ones(8, 8, 8, dtype=torch.bool), {"psnr": "nan"}))
     before = nerf_file.read_bytes()
-    _one_error_line(capsys, "export", nerf_file, "--format", "torch", nerf_file, "--overwrite")
-    _one_error_line(capsys, "export", nerf_file, "--format", "gmnerf", tmp_path, "--overwrite")  # holds it
+    one_error_line(capsys, "export", nerf_file, "--format", "torch", nerf_file, "--overwrite")
+    one_error_line(capsys, "export", nerf_file, "--format", "gmnerf", tmp_path, "--overwrite")  # holds it
     assert nerf_file.read_bytes() == before
     pt = tmp_path / "a.pt"
     assert main(["export", str(nerf_file), "--format", "torch", str(pt)]) == 0
     product = pt.read_bytes()
-    assert "--overwrite" in _one_error_line(capsys, "export", nerf_file, "--format", "torch", pt)
+    assert "--overwrite" in one_error_line(capsys, "export", nerf_file, "--format", "torch", pt)
     assert pt.read_bytes() == product
     assert main(["export", str(nerf_file), "--format", "torch", str(pt), "--overwrite"]) == 0
-    _one_error_line(capsys, "export", nerf_file, "--format", "gmnerf", pt)  # a file where a folder goes
+    one_error_line(capsys, "export", nerf_file, "--format", "gmnerf", pt)  # a file where a folder goes
     spec_file = tmp_path / "a.spec.json"
     back = tmp_path / "b.safetensors"
-    _one_error_line(capsys, "import", "torch", pt, "--spec", spec_file, pt)  # OUT is the input
+    one_error_line(capsys, "import", "torch", pt, "--spec", spec_file, pt)  # OUT is the input
     assert main(["import", "torch", str(pt), "--spec", str(spec_file), str(back)]) == 0
-    assert "--overwrite" in _one_error_line(capsys, "import", "torch", pt, "--spec", spec_file, back)
+    assert "--overwrite" in one_error_line(capsys, "import", "torch", pt, "--spec", spec_file, back)
     assert load_nerf(back).spec == spec
 
 
@@ -277,10 +270,10 @@ def test_embed_out_must_be_a_new_file_outside_the_inputs(tmp_path, capsys):
     (zoo / "nerfs").mkdir(parents=True)
     (zoo / "manifest.json").write_text("{}")
     (tmp_path / "elsewhere").mkdir()
-    err = _one_error_line(capsys, "embed", tmp_path / "run", zoo, "--out", tmp_path / "elsewhere")
+    err = one_error_line(capsys, "embed", tmp_path / "run", zoo, "--out", tmp_path / "elsewhere")
     assert "not a file" in err
-    assert "input" in _one_error_line(capsys, "embed", tmp_path / "run", zoo, "--out", tmp_path)  # holds them
-    err = _one_error_line(
+    assert "input" in one_error_line(capsys, "embed", tmp_path / "run", zoo, "--out", tmp_path)  # holds them
+    err = one_error_line(
         capsys, "embed", tmp_path / "run", zoo, "--out", zoo / "manifest.json", "--overwrite"
     )
     assert "input" in err and (zoo / "manifest.json").read_text() == "{}"

@@ -6,7 +6,7 @@ import torch
 import trimesh
 from PIL import Image
 
-from nerfspace.cli import main
+from helpers import one_error_line, run
 from nerfspace.errors import InputError, UnsafeFileError, ZooError
 from nerfspace.frames import Similarity
 from nerfspace.render import Cameras, camera_rays, orbit_cameras, project
@@ -15,12 +15,6 @@ from nerfspace.shapes.mesh_files import read_mesh
 from nerfspace.shapes.shading import AMBIENT, DIFFUSE
 from nerfspace.zoo import load_nerf
 from nerfspace.zoo.sources import file_sources
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def textured_quad(path, image: np.ndarray) -> None:
@@ -133,8 +127,7 @@ def test_bad_meshes_fail_with_one_line_and_write_nothing(capsys, tmp_path, conte
     else:
         path.write_bytes(content)
     out_dir = tmp_path / "zoo"
-    code, _, err = run(capsys, "fit", "mesh", str(path), "--out", str(out_dir))
-    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert needle in one_error_line(capsys, "fit", "mesh", path, "--out", out_dir)
     assert not out_dir.exists()
 
 

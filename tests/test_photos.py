@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import one_error_line
 from nerfspace.cli import main
 from nerfspace.render import camera_rays, orbit_cameras
 from nerfspace.shapes import make_object, sphere_trace
@@ -75,9 +76,7 @@ def test_bad_scenes_fail_with_one_line_and_write_nothing(capsys, tmp_path, damag
     if damage == "json":
         (scene / "transforms.json").write_text("{not json")
     out_dir = tmp_path / "zoo"
-    code = main(["fit", "images", str(scene), "--out", str(out_dir)])
-    err = capsys.readouterr().err
-    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert needle in one_error_line(capsys, "fit", "images", scene, "--out", out_dir)
     assert not out_dir.exists()
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from nerfspace.errors import FileFormatError, InputError
+from helpers import one_error_line
+from nerfspace.errors import FileFormatError
 from nerfspace.frames import Similarity, axis_rotation
 from nerfspace.render import Cameras
 from nerfspace.shapes.splat_files import SH_C0, read_ply_vertices, read_points, read_splats
@@ -97,17 +98,20 @@ def test_a_3dgs_ply_reads_as_splats(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case, error, needle",
+    "kind, case, needle",
     [
-        ("truncated", FileFormatError, "truncated"),
-        ("huge", InputError, "over the cap"),
-        ("faces", InputError, "so it is a mesh"),
-        ("points", InputError, "not a Gaussian splat PLY"),
-        ("nan", FileFormatError, "NaN or Inf"),
-        ("garbage", FileFormatError, "not a PLY file"),
+        ("splat", "truncated", "truncated"),
+        ("splat", "huge", "over the cap"),
+        ("splat", "faces", "so it is a mesh"),
+        ("splat", "points", "not a Gaussian splat PLY"),
+        ("splat", "nan", "NaN or Inf"),
+        ("splat", "garbage", "not a PLY file"),
+        ("points", "neither", "neither a Gaussian splat nor a point cloud"),
+        ("points", "huge", "over the cap"),
+        ("points", "garbage", "not a PLY file"),
     ],
 )
-def test_bad_splat_files(tmp_path, case, error, needle):
+def test_bad_splat_and_point_files_fail_with_one_line(tmp_path, capsys, kind, case, needle):
     path = tmp_path / "s.ply"
     cols = splat_columns(20)
     if case == "truncated":
@@ -118,13 +122,15 @@ def test_bad_splat_files(tmp_path, case, error, needle):
         write_ply(path, cols, faces=3)
     elif case == "points":
         write_ply(path, {k: cols[k] for k in "xyz"})
+    elif case == "neither":
+        write_ply(path, {"red": cols["x"], "green": cols["y"]})
     elif case == "nan":
         cols["opacity"][3] = np.nan
         write_ply(path, cols)
     else:
         path.write_bytes(b"\x00garbage" * 20)
-    with pytest.raises(error, match=needle):
-        read_splats(path)
+    assert needle in one_error_line(capsys, "import", kind, path, "--out", tmp_path / "zoo")
+    assert not (tmp_path / "zoo").exists()
 
 
 def test_point_clouds_from_text_and_ply(tmp_path):
@@ -169,8 +175,8 @@ def test_import_splat_and_points_build_zoos(capsys, tmp_path, tiny_fit, monkeypa
         source = json.loads(load_nerf(out / "nerfs" / "mlp" / "m.safetensors").meta["source"])
         assert source["kind"] == kind and source["scale"] == 1.0
     # a splat file given to the point-cloud importer is read as its points; a point cloud is no splat
-    code = main(["import", "splat", str(tmp_path / "points"), "--out", str(tmp_path / "x")])
-    assert code == 2 and "not a Gaussian splat PLY" in capsys.readouterr().err
+    err = one_error_line(capsys, "import", "splat", tmp_path / "points", "--out", tmp_path / "x")
+    assert "not a Gaussian splat PLY" in err
     assert not (tmp_path / "x").exists()
 
 
