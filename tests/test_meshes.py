@@ -200,3 +200,28 @@ def test_a_changed_mesh_is_refused_inside_a_build(tmp_path):
     trimesh.creation.icosphere(1).export(tmp_path / "a.stl")
     with pytest.raises(ZooError, match="changed since"):
         source_object(entry)
+
+
+def test_meshes_in_independent_captures(capsys, tmp_path, tiny_fit, monkeypatch):
+    import nerfspace.zoo as zoo_pkg
+
+    monkeypatch.setattr(zoo_pkg, "fit_config", lambda mode, scale: tiny_fit)
+    trimesh.creation.box((1.0, 0.4, 0.4)).export(tmp_path / "bar.stl")
+    out_dir = tmp_path / "zoo"
+    args = [
+        "fit",
+        "mesh",
+        tmp_path / "bar.stl",
+        "--out",
+        out_dir,
+        "--archs",
+        "mlp,hash",
+        "--captures",
+        "independent",
+    ]
+    code, _, _ = run(capsys, *args)
+    poses = [
+        json.loads(load_nerf(out_dir / "nerfs" / p / "bar.safetensors").meta["capture"])
+        for p in ("mlp", "hash")
+    ]
+    assert code == 0 and poses[0]["rotation"] != poses[1]["rotation"]  # each NeRF its own capture

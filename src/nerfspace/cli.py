@@ -281,7 +281,7 @@ def import_points(
 
 def _fit_files(kind: str, o: dict) -> None:
     """A zoo of NeRFs fitted to a user's files of one kind (`nerfspace.zoo.sources`); ``o``: the options
-    of the command (fit mesh, import splat, import points)."""
+    of the command (fit mesh|images, import splat|points)."""
     from nerfspace.zoo import ZooConfig
     from nerfspace.zoo.captures import CaptureConfig
     from nerfspace.zoo.sources import file_sources
