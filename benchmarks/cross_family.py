@@ -24,17 +24,19 @@ import torch
 from common import ROOT, save_result
 from nerfspace.archs import SEEN
 from nerfspace.demo import shipped
-from nerfspace.evaluation.field_features import field_embeddings
+from nerfspace.evaluation.field_features import FIELD_BASELINES, field_embeddings
+from nerfspace.frames import FileFrame
 from nerfspace.inference import Encoder
 from nerfspace.seeding import derive_seed
 from nerfspace.shapes.scan import disc_splats, scan
-from nerfspace.shapes.splat_files import write_points, write_splats
+from nerfspace.shapes.splat_files import read_points, read_splats, write_points, write_splats
 from nerfspace.zoo.build import load_manifest, planned_object
 from nerfspace.zoo.captures import CaptureConfig, draw_capture
 from nerfspace.zoo.items import zoo_items
 
 RUNS = ROOT / "runs" / "cross_family"
 FAMILIES = ("splat", "points")
+READERS = {"splat": read_splats, "points": read_points}
 BASELINES = ("field-probe", "field-invariant")
 
 
@@ -97,6 +99,12 @@ def main() -> None:
         queries = {f: zoo_items(out / f"{f}_zoo") for f in FAMILIES}
         encoder = Encoder.load(s.encoder)
         methods = {}
+        files = {
+            f: [out / "files" / f / it.category / f"{it.object}.ply" for it in queries[f]] for f in FAMILIES
+        }
+        kept = FileFrame.kept("z") if s.track == "aligned" else None
+        fields = {f: [READERS[f](p, "z", kept)[0].radiance_field() for p in files[f]] for f in FAMILIES}
+        g_obj = [it.object for it in gallery]
         for method in ("encoder", *BASELINES):
             rows = {}
             for name, items in (("gallery", gallery), *queries.items()):
@@ -104,19 +112,24 @@ def main() -> None:
                     rows[name] = encoder.embed([it.file for it in items]).vectors
                 else:
                     rows[name] = field_embeddings(items, method).vectors
-            g_obj = [it.object for it in gallery]
-            methods[method] = {
-                f: {
-                    "to_nerfs": recall_at_1(
-                        rows[f], [it.object for it in queries[f]], rows["gallery"], g_obj
-                    ),
-                    "from_nerfs": recall_at_1(
-                        rows["gallery"], g_obj, rows[f], [it.object for it in queries[f]]
-                    ),
+            variants = {method: rows}
+            if method != "encoder":  # the files' own fields, no NeRF fitted
+                direct = {f: torch.stack([FIELD_BASELINES[method](q) for q in fields[f]]) for f in FAMILIES}
+                variants[f"{method}, the file's own field"] = {"gallery": rows["gallery"], **direct}
+            elif "graph" not in encoder.composition.needs:
+                direct = {f: encoder.embed_fields(fields[f]) for f in FAMILIES}
+                variants["encoder, the file's own field"] = {"gallery": rows["gallery"], **direct}
+            for name, r in variants.items():
+                methods[name] = {
+                    f: {
+                        "to_nerfs": recall_at_1(r[f], [it.object for it in queries[f]], r["gallery"], g_obj),
+                        "from_nerfs": recall_at_1(
+                            r["gallery"], g_obj, r[f], [it.object for it in queries[f]]
+                        ),
+                    }
+                    for f in FAMILIES
                 }
-                for f in FAMILIES
-            }
-            print(s.track, method, json.dumps(methods[method]), flush=True)
+                print(s.track, name, json.dumps(methods[name]), flush=True)
         results[s.track] = {
             "objects": len(objects),
             "gallery_nerfs": len(gallery),

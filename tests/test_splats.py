@@ -196,3 +196,21 @@ def test_elements_before_the_vertices_are_skipped(tmp_path, fmt):
         (tmp_path / "p.ply").write_bytes(head + camera + xyz.tobytes())
     columns = read_ply_vertices(tmp_path / "p.ply")
     assert np.allclose(np.stack([columns[k] for k in "xyz"], 1), xyz, atol=1e-5)
+
+
+def test_a_splat_field_takes_out_what_its_opacity_says():
+    flat = Splats.from_scales(
+        torch.tensor([[0.1, 0.0, 0.0], [-0.3, 0.2, 0.0]]),
+        torch.tensor([[0.1, 0.1, 0.01], [0.02, 0.02, 0.02]]),
+        torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]),
+        torch.tensor([0.7, 0.5]),
+        torch.tensor([[0.2, 0.4, 0.6], [0.9, 0.1, 0.1]]),
+    )
+    query = flat.radiance_field()
+    z = torch.linspace(-0.1, 0.1, 2001)
+    rgb, sigma = query(torch.stack([torch.full_like(z, 0.1), torch.zeros_like(z), z], -1))
+    optical_depth = torch.trapezoid(sigma, z)
+    assert optical_depth == pytest.approx(-math.log(1 - 0.7), rel=1e-3)
+    assert torch.allclose(rgb[1000], torch.tensor([0.2, 0.4, 0.6]), atol=1e-5)
+    far_rgb, far_sigma = query(torch.tensor([[0.6, 0.6, 0.6]]))
+    assert far_sigma[0] == 0 and torch.equal(far_rgb[0], torch.zeros(3))

@@ -3,13 +3,20 @@ opacity and a colour, posed like `SDFObject`, rendered the way their makers rend
 projected to a 2-D Gaussian on the image (with 3DGS's 0.3 px^2 low-pass), the Gaussians covering a pixel
 composited front to back by depth. A point cloud is splats too: one round Gaussian per point.
 
+As a radiance field (`Splats.radiance_field`, points -> rgb, density): the density is the sum of the Gaussians,
+each scaled so that a ray crossing it along its thinnest axis loses what its opacity takes,
+-log(1 - opacity) = integral of its density; the colour is the density-weighted mean of theirs.
+
 Colours are the splats' own radiance (baked light): a capture's light does not change them.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -57,6 +64,42 @@ class Splats:
     def posed(self, pose: Similarity, light: Tensor | None = None) -> Splats:
         """These splats moved by ``pose`` (after their own pose); ``light`` is ignored (baked colours)."""
         return replace(self, pose=pose if self.pose is None else self.pose.then(pose))
+
+    def radiance_field(self) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+        """The splats as a radiance field (a `nerfspace.probe.Field`): points [N, 3] -> (rgb [N, 3],
+        density [N]), summing each Gaussian within EXTENT standard deviations of a point."""
+        from scipy.spatial import cKDTree
+
+        means, cov = self._world()
+        inv = torch.linalg.inv(cov.double()).float()
+        std = torch.linalg.eigvalsh(cov.double()).clamp_min(1e-20).sqrt().float()  # ascending
+        peak = -torch.log1p(-self.opacities.clamp_max(MAX_ALPHA)) / (math.sqrt(2 * math.pi) * std[:, 0])
+        reach = EXTENT * std[:, 2]
+        buckets = torch.ceil(torch.log2(reach / reach.min())).long()  # one tree per size, so one large
+        trees = []  # Gaussian does not widen every search
+        for b in buckets.unique().tolist():
+            idx = torch.nonzero(buckets == b).flatten()
+            trees.append((cKDTree(means[idx].double().numpy()), idx, float(reach[idx].max())))
+
+        @torch.no_grad()
+        def query(x: Tensor) -> tuple[Tensor, Tensor]:
+            pts, gs = [], []
+            for tree, idx, r in trees:
+                near = tree.query_ball_point(x.double().numpy(), r)
+                counts = torch.tensor([len(n) for n in near])
+                if counts.sum():
+                    pts.append(torch.repeat_interleave(torch.arange(len(x)), counts))
+                    gs.append(idx[torch.from_numpy(np.concatenate([n for n in near if n]).astype(np.int64))])
+            sigma, rgb = torch.zeros(len(x)), torch.zeros(len(x), 3)
+            if pts:
+                p, g = torch.cat(pts), torch.cat(gs)
+                d = x[p] - means[g]
+                w = peak[g] * torch.exp(-0.5 * torch.einsum("ni,nij,nj->n", d, inv[g], d))
+                sigma.index_add_(0, p, w)
+                rgb.index_add_(0, p, w[:, None] * self.colors[g])
+            return rgb / sigma.clamp_min(1e-12)[:, None], sigma
+
+        return query
 
     @torch.no_grad()
     def render(self, cams: Cameras) -> Tensor:
