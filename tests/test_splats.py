@@ -214,3 +214,29 @@ def test_a_splat_field_takes_out_what_its_opacity_says():
     assert torch.allclose(rgb[1000], torch.tensor([0.2, 0.4, 0.6]), atol=1e-5)
     far_rgb, far_sigma = query(torch.tensor([[0.6, 0.6, 0.6]]))
     assert far_sigma[0] == 0 and torch.equal(far_rgb[0], torch.zeros(3))
+
+
+def test_import_into_one_nerf_file(capsys, tmp_path, tiny_fit, monkeypatch):
+    import json
+
+    import nerfspace.zoo as zoo_pkg
+    from helpers import run
+    from nerfspace.zoo import load_nerf
+
+    monkeypatch.setattr(zoo_pkg, "fit_config", lambda mode, scale: tiny_fit)
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "scan.xyz", rng.normal(size=(300, 3)) * [0.5, 0.2, 0.1])
+    target = tmp_path / "scan.safetensors"
+    code, out, _ = run(
+        capsys, "import", "points", tmp_path / "scan.xyz", "--out", target, "--archs", "hash", "--json"
+    )
+    assert code == 0 and json.loads(out)["preset"] == "hash" and load_nerf(target).spec.family == "hash"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.safetensors", "scan.xyz"]  # no temp left
+    again = ["import", "points", tmp_path / "scan.xyz", "--out", target, "--archs", "hash"]
+    assert "exists" in one_error_line(capsys, *again)
+    assert "one input and one architecture" in one_error_line(
+        capsys, "import", "points", tmp_path / "scan.xyz", "--out", tmp_path / "two.safetensors"
+    )  # the default architectures are the three seen ones
+    assert "lies inside an input" in one_error_line(
+        capsys, "import", "points", tmp_path, "--out", tmp_path / "zoo"
+    )

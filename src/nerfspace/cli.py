@@ -135,8 +135,9 @@ def zoo_build(
     _build_and_report(out_dir, cfg, workers, steps, as_json)
 
 
-def _build_and_report(out_dir: Path, cfg, workers: int, steps: int | None, as_json: bool) -> None:
-    """Build (or resume) the zoo of ``cfg`` at ``out_dir`` with a progress bar, then print its summary."""
+def _build_and_report(out_dir: Path, cfg, workers: int, steps: int | None, as_json: bool | None) -> None:
+    """Build (or resume) the zoo of ``cfg`` at ``out_dir`` with a progress bar, then print its summary
+    (``as_json`` None: no summary)."""
     from dataclasses import replace
 
     from nerfspace.zoo import build_zoo, fit_config, zoo_info
@@ -160,8 +161,9 @@ def _build_and_report(out_dir: Path, cfg, workers: int, steps: int | None, as_js
         build_zoo(out_dir, cfg, workers, progress=on_progress, fit_cfg=fit_cfg)
     finally:
         bar.stop()
-    info = zoo_info(out_dir)
-    _emit_json(info) if as_json else _print_info(info)
+    if as_json is not None:
+        info = zoo_info(out_dir)
+        _emit_json(info) if as_json else _print_info(info)
 
 
 fit_app = typer.Typer(no_args_is_help=True, help="Fit NeRFs to your own data.")
@@ -171,6 +173,9 @@ import_app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 # the options shared by the commands that fit NeRFs to a user's files (fit mesh, import splat|points)
+_OUT = typer.Option(
+    ..., "--out", help="Zoo folder (created; resumed if it holds this zoo), or X.safetensors: one NeRF."
+)
 _ARCHS = typer.Option("seen", help="seen|unseen|all|name,... ; items may be ArchSpec .json files.")
 _LABELS = typer.Option(
     None, help="CSV with file,label (files relative to it) or object,label; default: folder names."
@@ -194,7 +199,7 @@ def fit_mesh(
     inputs: list[Path] = typer.Argument(
         ..., metavar="FILE_OR_DIR...", help="Mesh files (OBJ, PLY, STL, GLB, glTF) or folders of them."
     ),
-    out_dir: Path = typer.Option(..., "--out", help="Zoo folder (created; resumed if it holds this zoo)."),
+    out_dir: Path = _OUT,
     archs: str = _ARCHS,
     labels: Path = _LABELS,
     up: str = _UP,
@@ -218,7 +223,7 @@ def fit_images(
         metavar="SCENE_DIR...",
         help="Scene folders (transforms.json or transforms_train.json with its images) or folders of them.",
     ),
-    out_dir: Path = typer.Option(..., "--out", help="Zoo folder (created; resumed if it holds this zoo)."),
+    out_dir: Path = _OUT,
     archs: str = _ARCHS,
     labels: Path = _LABELS,
     up: str = typer.Option("z", help="The world's up axis in the transforms files: x, y or z."),
@@ -239,7 +244,7 @@ def import_splat(
     inputs: list[Path] = typer.Argument(
         ..., metavar="FILE_OR_DIR...", help="Gaussian splat PLY files (the 3DGS layout) or folders of them."
     ),
-    out_dir: Path = typer.Option(..., "--out", help="Zoo folder (created; resumed if it holds this zoo)."),
+    out_dir: Path = _OUT,
     archs: str = _ARCHS,
     labels: Path = _LABELS,
     up: str = _UP,
@@ -263,7 +268,7 @@ def import_points(
         metavar="FILE_OR_DIR...",
         help="Point clouds (PLY, or text rows x y z [r g b]) or folders of them.",
     ),
-    out_dir: Path = typer.Option(..., "--out", help="Zoo folder (created; resumed if it holds this zoo)."),
+    out_dir: Path = _OUT,
     archs: str = _ARCHS,
     labels: Path = _LABELS,
     up: str = _UP,
@@ -280,12 +285,21 @@ def import_points(
 
 
 def _fit_files(kind: str, o: dict) -> None:
-    """A zoo of NeRFs fitted to a user's files of one kind (`nerfspace.zoo.sources`); ``o``: the options
-    of the command (fit mesh|images, import splat|points)."""
-    from nerfspace.zoo import ZooConfig
+    """A zoo of NeRFs fitted to a user's files of one kind (`nerfspace.zoo.sources`), or with ``--out
+    X.safetensors`` the one NeRF of one file in one architecture; ``o``: the options of the command (fit
+    mesh|images, import splat|points)."""
+    import shutil
+    import tempfile
+
+    from nerfspace.zoo import ZooConfig, read_metadata
     from nerfspace.zoo.captures import CaptureConfig
     from nerfspace.zoo.sources import file_sources
 
+    out_path = Path(o["out_dir"])
+    for given in o["inputs"]:  # the output never lies in, over or under the user's data
+        src, target = Path(given).resolve(), out_path.resolve()
+        if target == src or target in src.parents or src in target.parents:
+            raise InputError(f"{out_path}: is, holds or lies inside an input ({given}); write somewhere else")
     names, declared = parse_archs(o["archs"])
     cfg = ZooConfig(
         (),
@@ -296,7 +310,23 @@ def _fit_files(kind: str, o: dict) -> None:
         captures=CaptureConfig(o.get("captures", "aligned")),  # photos: their own cameras
         sources=file_sources(o["inputs"], kind, o["labels"], o["up"], o["keep_frame"]),
     )
-    _build_and_report(o["out_dir"], cfg, o["workers"], o["steps"], o["as_json"])
+    if out_path.suffix != ".safetensors":
+        _build_and_report(out_path, cfg, o["workers"], o["steps"], o["as_json"])
+        return
+    if len(cfg.sources) != 1 or len(names) != 1:
+        raise InputError(
+            f"{out_path}: one NeRF file takes one input and one architecture; give a folder for a zoo"
+        )
+    _check_output(out_path, o["inputs"], overwrite=False)
+    with tempfile.TemporaryDirectory(prefix=".nerfspace-", dir=out_path.parent) as tmp:
+        _build_and_report(Path(tmp) / "zoo", cfg, 1, o["steps"], as_json=None)
+        built = Path(tmp) / "zoo" / "nerfs" / names[0] / f"{cfg.sources[0].id}.safetensors"
+        shutil.move(built, out_path)  # a rename within one folder: atomic
+    meta = read_metadata(out_path)
+    summary = {"nerf": str(out_path), "preset": names[0], "psnr": float(meta["psnr"])}
+    _emit_json(summary) if o["as_json"] else out.print(
+        f"{out_path}: {names[0]}, held-out PSNR {summary['psnr']:.2f} dB"
+    )
 
 
 def _names(text: str) -> tuple[str, ...]:

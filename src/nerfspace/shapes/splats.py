@@ -3,8 +3,8 @@ opacity and a colour, posed like `SDFObject`, rendered the way their makers rend
 projected to a 2-D Gaussian on the image (with 3DGS's 0.3 px^2 low-pass), the Gaussians covering a pixel
 composited front to back by depth. A point cloud is splats too: one round Gaussian per point.
 
-As a radiance field (`Splats.radiance_field`, points -> rgb, density): the density is the sum of the Gaussians,
-each scaled so that a ray crossing it along its thinnest axis loses what its opacity takes,
+As a radiance field (`Splats.radiance_field`, points -> rgb, density): the density is the sum of the
+Gaussians, each scaled so that a ray crossing it along its thinnest axis loses what its opacity takes,
 -log(1 - opacity) = integral of its density; the colour is the density-weighted mean of theirs.
 
 Colours are the splats' own radiance (baked light): a capture's light does not change them.
