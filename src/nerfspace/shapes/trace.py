@@ -1,5 +1,5 @@
 """Exact ground truth from the SDF: sphere tracing, shading (`shapes.shading`, with the object's world
-light `SDFObject.light`), and the contact sheets. `render_views` renders meshes and splats too."""
+light `SDFObject.light`), and the contact sheets. `render_views` renders meshes, splats and photos too."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from nerfspace.render import BACKGROUND, Cameras, box_intersect, camera_rays, lo
 from nerfspace.shapes.categories import CATEGORIES, make_object
 from nerfspace.shapes.mesh import MeshObject
 from nerfspace.shapes.parts import DEFECTS, PARTS, make_part
+from nerfspace.shapes.photos import Photos
 from nerfspace.shapes.sdf import SDFObject
 from nerfspace.shapes.shading import lambert
 from nerfspace.shapes.splats import Splats
@@ -107,9 +108,12 @@ def sphere_trace(obj: SDFObject, origins: Tensor, dirs: Tensor) -> tuple[Tensor,
     return rgb.view(*shape, 3), hit.float().view(shape)
 
 
-def render_views(obj: SDFObject | MeshObject | Splats, cams: Cameras) -> Tensor:
-    """Ground-truth images [V, H, W, 3] (float32, white background) of the object from ``cams`` (meshes
-    and splats render themselves)."""
+Subject = SDFObject | MeshObject | Splats | Photos  # what ground-truth views are made of
+
+
+def render_views(obj: Subject, cams: Cameras) -> Tensor:
+    """Ground-truth images [V, H, W, 3] (float32, white background) of the object from ``cams`` (meshes,
+    splats and photos render themselves)."""
     if not isinstance(obj, SDFObject):
         return obj.render(cams)
     origins, dirs = camera_rays(cams)

@@ -30,11 +30,10 @@ from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
 from nerfspace.errors import FileFormatError, InputError, ZooError, access_error
 from nerfspace.locks import LOCK_NAME, folder_lock
 from nerfspace.seeding import derive_seed
-from nerfspace.shapes import CATEGORIES, SDFObject, make_object
-from nerfspace.shapes.mesh import MeshObject
+from nerfspace.shapes import CATEGORIES, make_object
 from nerfspace.shapes.parts import DEFECTS, PARTS, make_part, severity_value
 from nerfspace.shapes.photos import Photos
-from nerfspace.shapes.splats import Splats
+from nerfspace.shapes.trace import Subject
 from nerfspace.zoo.captures import CaptureConfig, draw_capture
 from nerfspace.zoo.fitting import FIT_MODES, FitConfig, fit, fit_config, views
 from nerfspace.zoo.sources import Source, source_object
@@ -272,7 +271,7 @@ def _check_manifest(path: Path, manifest: dict) -> None:
             raise ZooError(f"{path}: NeRF {n['file']!r} names the unlisted object {n['object']!r}")
 
 
-def planned_object(obj: dict) -> SDFObject | MeshObject | Splats | Photos:
+def planned_object(obj: dict) -> Subject:
     """The object of a manifest's object entry: a user's file, or a procedural object (a category's, or
     a part's, maybe defective)."""
     if "source" in obj:

@@ -25,9 +25,8 @@ from nerfspace.render import (
     step_size,
     visual_hull,
 )
-from nerfspace.shapes import SDFObject, render_views, shaded_color
-from nerfspace.shapes.mesh import MeshObject
-from nerfspace.shapes.splats import Splats
+from nerfspace.shapes import render_views, shaded_color
+from nerfspace.shapes.trace import Subject
 
 FIT_MODES = ("photometric", "distill")
 
@@ -82,7 +81,7 @@ def views(cfg: FitConfig) -> tuple[Cameras, Cameras]:
     return train, test
 
 
-def ground_truth(obj: SDFObject | MeshObject | Splats, cams: Cameras, supersample: int) -> torch.Tensor:
+def ground_truth(obj: Subject, cams: Cameras, supersample: int) -> torch.Tensor:
     """Anti-aliased views [V, H, W, 3] of an object: sphere traced at ``supersample``x the size and
     averaged over each pixel's sub-pixels, as a real camera integrates its pixel."""
     if supersample == 1:
@@ -141,7 +140,7 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def fit(
     spec: ArchSpec,
-    objects: list[SDFObject] | list[MeshObject] | list[Splats],
+    objects: list[Subject],
     seeds: list[int],
     cfg: FitConfig = FitConfig(),
     cameras: list[tuple[Cameras, Cameras]] | None = None,
