@@ -51,6 +51,8 @@ def test_the_frame_is_found_from_the_cameras_and_the_hull(tmp_path):
         ("outside", "outside the scene folder"),
         ("few", "needs at least 4"),
         ("json", "not a readable transforms file"),
+        ("focal", "different focal lengths"),
+        ("off-centre", "off the image centre"),
     ],
 )
 def test_bad_scenes_fail_with_one_line_and_write_nothing(capsys, tmp_path, damage, needle):
@@ -71,7 +73,12 @@ def test_bad_scenes_fail_with_one_line_and_write_nothing(capsys, tmp_path, damag
         frames[2]["file_path"] = "../elsewhere"
     elif damage == "few":
         doc["frames"] = frames[:3]
-    if damage in ("nan", "singular", "outside", "few"):
+    elif damage in ("focal", "off-centre"):
+        del doc["camera_angle_x"]
+        for i, f in enumerate(frames):
+            f["fl_x"] = 60.0 + (i if damage == "focal" else 0)
+        doc["cx"] = 30.0 if damage == "off-centre" else 24.0
+    if damage in ("nan", "singular", "outside", "few", "focal", "off-centre"):
         (scene / "transforms.json").write_text(json.dumps(doc))
     if damage == "json":
         (scene / "transforms.json").write_text("{not json")

@@ -140,7 +140,10 @@ def _number(value, what: str, doc_path: Path) -> float:
 
 def _focal(doc: dict, frame: dict, width: int, height: int, doc_path: Path) -> float:
     """The focal length in pixels of one frame; the principal point must be the image's centre."""
-    get = lambda k: frame.get(k, doc.get(k))  # noqa: E731  (per frame, else per file)
+
+    def get(key: str):  # per frame, else per file
+        return frame.get(key, doc.get(key))
+
     if get("fl_x") is not None:
         fx = _number(get("fl_x"), "fl_x", doc_path)
         fy = _number(get("fl_y") if get("fl_y") is not None else fx, "fl_y", doc_path)
@@ -247,7 +250,9 @@ def read_photos(scene: Path, up: str = "z", frame: FileFrame | None = None) -> t
     if len(images) < 4:
         raise InputError(f"{scene}: {len(images)} frames; a capture needs at least 4")
     w, h = sizes.pop()
-    focal = float(np.median(focals)) * images[0].shape[0] / min(w, h)  # in pixels of the stored square
+    if max(focals) > 1.01 * min(focals):
+        raise InputError(f"{scene}: frames of different focal lengths ({min(focals):g} to {max(focals):g})")
+    focal = focals[0] * images[0].shape[0] / min(w, h)  # in pixels of the stored square
     c2w = np.stack(poses)
     rot_up = FileFrame.kept(up).rotation()
     if frame is None:
