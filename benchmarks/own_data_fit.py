@@ -66,7 +66,8 @@ def textured_meshes(folder: Path) -> list[Path]:
     for i, (name, mesh) in enumerate(shapes.items()):
         v = mesh.vertices / np.abs(mesh.vertices).max()
         uv = np.stack([0.5 + 0.35 * v[:, 0] + 0.15 * v[:, 1], 0.5 + 0.5 * v[:, 2]], 1)
-        mesh.visual = trimesh.visual.TextureVisuals(uv=uv, image=texture(i))
+        white = trimesh.visual.material.SimpleMaterial(image=texture(i), diffuse=[255, 255, 255, 255])
+        mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=white)  # exported as it is to OBJ and GLB
         path = folder / name / f"{name}.{'glb' if i % 2 else 'obj'}"
         path.parent.mkdir(parents=True, exist_ok=True)
         mesh.export(path)

@@ -2,8 +2,9 @@
 
 The mesh is normalised into the canonical frame (`nerfspace.frames.FileFrame`: its up axis turned onto
 +z, its bounding box centred, its longest side 1.0), recorded so the transform can be undone. Colours:
-vertex or face colours, a base-colour texture with UV coordinates (times the material's colour factor),
-else the material's colour, else grey.
+vertex or face colours; a base-colour texture with UV coordinates (glTF: times the material's
+baseColorFactor, as its spec says; OBJ: as it is, as Blender reads it, Kd only without a texture); else
+the material's colour; else grey.
 
 Every file a mesh names (an OBJ's material libraries and their texture maps, a glTF's buffers and images)
 must lie inside the mesh's folder; a missing colour texture is an error, not a grey mesh.
