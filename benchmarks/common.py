@@ -38,13 +38,19 @@ def save_result(name: str, data: dict) -> None:
     """Store one benchmark's results (with the command and machine) and regenerate BENCHMARKS.md."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {
-        "command": "python " + " ".join(sys.argv),
+        "command": " ".join(["python", _script(sys.argv[0]), *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(),
         **data,
     }
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
     write_benchmarks_md()
+
+
+def _script(path: str) -> str:
+    """A script's path as run from the repository's root, wherever it was run from."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else path
 
 
 def _load(name: str) -> dict | None:
