@@ -225,3 +225,29 @@ def test_meshes_in_independent_captures(capsys, tmp_path, tiny_fit, monkeypatch)
         for p in ("mlp", "hash")
     ]
     assert code == 0 and poses[0]["rotation"] != poses[1]["rotation"]  # each NeRF its own capture
+
+
+def test_open_and_non_manifold_meshes_fit(capsys, tmp_path, tiny_fit, monkeypatch):
+    import nerfspace.zoo as zoo_pkg
+
+    monkeypatch.setattr(zoo_pkg, "fit_config", lambda mode, scale: tiny_fit)
+    box = trimesh.creation.box()
+    open_box = trimesh.Trimesh(box.vertices, box.faces[:-2], process=False)  # the lid gone
+    v = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1]]
+    fin = trimesh.Trimesh(v, [[0, 1, 2], [0, 1, 3], [0, 1, 4]], process=False)  # one edge, three faces
+    assert not open_box.is_watertight and np.bincount(fin.edges_unique_inverse).max() == 3
+    open_box.export(tmp_path / "open.ply")
+    fin.export(tmp_path / "fin.ply")
+    code, out, _ = run(
+        capsys,
+        "fit",
+        "mesh",
+        tmp_path / "open.ply",
+        tmp_path / "fin.ply",
+        "--out",
+        tmp_path / "z",
+        "--archs",
+        "mlp",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["nerfs"] == 2
