@@ -7,7 +7,7 @@ category are labelled (5 labels per class: the nearest class mean), every other 
 predicted. The shipped independent-track encoder beside the no-learning field-invariant feature, the
 same commands on both; compared with the benchmark's 5-shot number for that encoder (BENCHMARKS.md).
 
-python benchmarks/user_labels.py [--objects-per-class 10] [--archs mlp,hash_l8] [--seed 7]
+python benchmarks/user_labels.py [--objects-per-class 10] [--archs mlp,hash_l8] [--seed 7] [--fit-steps 400]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--objects-per-class", type=int, default=10)
     ap.add_argument("--archs", default="mlp,hash_l8")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--fit-steps", type=int, default=400)  # the benchmark zoo's, which the encoder knows
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     cli = str(ROOT / ".venv" / "bin" / "nerfspace")
@@ -54,7 +55,8 @@ def main() -> None:
         "--archs",
         args.archs,
     ]
-    run(cli, *build, "--captures", "independent", "--seed", str(args.seed), "--workers", str(args.workers))
+    build += ["--captures", "independent", "--seed", str(args.seed), "--steps", str(args.fit_steps)]
+    run(cli, *build, "--workers", str(args.workers))
     items = zoo_items(zoo)
     track = next(s for s in shipped() if s.track == "independent")
     embeddings = {
@@ -100,7 +102,12 @@ def main() -> None:
     save_result(
         "user_labels",
         {
-            "zoo": {"objects_per_class": args.objects_per_class, "archs": args.archs, "seed": args.seed},
+            "zoo": {
+                "objects_per_class": args.objects_per_class,
+                "archs": args.archs,
+                "seed": args.seed,
+                "fit_steps": args.fit_steps,
+            },
             "shots": SHOTS,
             "queries": len([it for it in items if it.object not in labelled]),
             "accuracy": results,
