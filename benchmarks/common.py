@@ -307,12 +307,11 @@ def _own_data_fit_md(m: dict | None) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for p, v in m["meshes"]["psnr"].items():
-        w = m["images"]["psnr"].get(p, {})
-        met = "yes" if min(v["median"], w.get("median", 0.0)) >= 26 else "no"
-        z = m["zoo_psnr"].get(p, {}).get("median")
+        w, z = m["images"]["psnr"][p], m["zoo_psnr"][p]["median"]
+        met = "yes" if min(v["median"], w["median"]) >= 26 else "no"
         lines.append(
-            f"| {p} | {v['median']:.2f} | {v['min']:.2f} | {_fmt(w.get('median'))} | {_fmt(w.get('min'))} |"
-            f" {met} | {_fmt(z)} |"
+            f"| {p} | {v['median']:.2f} | {v['min']:.2f} | {w['median']:.2f} | {w['min']:.2f} | {met} |"
+            f" {z:.2f} |"
         )
     per = "; ".join(
         f"{r['fit_mesh_s']:.0f} / {r['fit_images_s']:.0f} / {r['zoo_build_s']:.0f} s" for r in m["rounds"]
