@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from nerfspace import fields
@@ -119,3 +120,14 @@ def test_trunc_exp_caps_opaque_densities_and_their_gradient():
     y.sum().backward()
     assert torch.allclose(x.grad[:2], torch.exp(x.detach()[:2]), rtol=1e-6)
     assert x.grad[2:].eq(0).all()
+
+
+@pytest.mark.parametrize("preset", ["mlp", "triplane", "hash", "hash_l8"])
+def test_a_query_of_no_points_is_empty(preset):
+    # a render whose rays all miss the occupancy grid asks for no points at all
+    spec = get_preset(preset)
+    params = fields.init_params(spec, 2, torch.Generator().manual_seed(0))
+    rgb, sigma = fields.query(spec, params, torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
+    assert rgb.shape == (0, 3) and sigma.shape == (0,)
+    rgb, sigma = fields.query(spec, params, torch.zeros(2, 0, 3))
+    assert rgb.shape == (2, 0, 3) and sigma.shape == (2, 0)

@@ -69,7 +69,10 @@ def hash_features(
     are level-major; all fields, levels and corners are gathered in one call."""
     if net is None:
         k, p, _ = x01.shape
-        return hash_features(tables, x01.reshape(-1, 3), spec, flat_net(k, p, x01.device)).reshape(k, p, -1)
+        width = len(tables) * tables[0].shape[-1]
+        return hash_features(tables, x01.reshape(-1, 3), spec, flat_net(k, p, x01.device)).reshape(
+            k, p, width
+        )
     k = tables[0].shape[0]
     dev = x01.device
     sizes = torch.tensor([t.shape[1] for t in tables], device=dev)
@@ -94,4 +97,4 @@ def hash_features(
     w = (w[..., 0, :, None, None] * w[..., 1, None, :, None] * w[..., 2, None, None, :]).flatten(-3)
     flat = torch.cat(tables, dim=1).reshape(k * total, -1)
     out = _Interpolate.apply(flat, idx.reshape(-1, 8), w.reshape(-1, 8))
-    return out.reshape(x01.shape[0], -1)
+    return out.reshape(x01.shape[0], len(tables) * tables[0].shape[-1])  # explicit: M may be 0
