@@ -409,7 +409,7 @@ def _user_labels_md(u: dict | None) -> list[str]:
         "",
         f"A fresh independent-capture zoo (13 categories x {z['objects_per_class']} objects,"
         f" seed {z['seed']}, architectures {z['archs']}, fits of {z.get('fit_steps', 1500)} steps as the"
-        " benchmark's); the seen-architecture NeRFs of {u['shots']}"
+        f" benchmark's); the seen-architecture NeRFs of {u['shots']}"
         " objects per category labelled in a CSV, `nerfspace classify fit` (nearest class mean) and"
         f" `classify predict` on the other objects' NeRFs ({u['queries']}). Goal: within 5 points of the"
         " benchmark's 5-shot number for the same encoder (invariant, independent track: 90.0 % seen,"
