@@ -104,3 +104,39 @@ def test_fit_images_builds_a_zoo(capsys, tmp_path, tiny_fit, monkeypatch):
         (tmp_path / "scenes" / "chairs" / "c0").resolve()
     )
     assert math.isfinite(float(nerf.meta["psnr"]))
+
+
+def test_rgb_photos_on_a_stated_background(capsys, tmp_path, tiny_fit, monkeypatch):
+    import nerfspace.zoo as zoo_pkg
+    from helpers import run
+
+    monkeypatch.setattr(zoo_pkg, "fit_config", lambda mode, scale: tiny_fit)
+    scene = tmp_path / "s"
+    make_scene(scene)
+    for png in scene.glob("*.png"):  # RGB on black, as some captures come
+        rgba = np.asarray(Image.open(png), dtype=np.float64) / 255
+        rgb = rgba[..., :3] * rgba[..., 3:]
+        Image.fromarray((rgb * 255).round().astype(np.uint8), "RGB").save(png)
+    with_bg, frame = read_photos(scene, background=(0.0, 0.0, 0.0))
+    assert np.allclose(frame.center[:2], OFFSET[:2], atol=0.15) and with_bg.images[0, 0, 0].tolist() == [
+        1,
+        1,
+        1,
+    ]
+    code, out, _ = run(
+        capsys,
+        "fit",
+        "images",
+        scene,
+        "--out",
+        tmp_path / "z",
+        "--archs",
+        "mlp",
+        "--background",
+        "0,0,0",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["nerfs"] == 1
+    assert "R,G,B" in one_error_line(
+        capsys, "fit", "images", scene, "--out", tmp_path / "y", "--background", "0,0"
+    )

@@ -227,6 +227,9 @@ def fit_images(
     archs: str = _ARCHS,
     labels: Path = _LABELS,
     up: str = typer.Option("z", help="The world's up axis in the transforms files: x, y or z."),
+    background: str = typer.Option(
+        None, help="R,G,B (0-255) behind the object in RGB photos, turned white (RGBA: the alpha)."
+    ),
     keep_frame: bool = _KEEP,
     scale: str = _SCALE,
     seed: int = _SEED,
@@ -308,7 +311,9 @@ def _fit_files(kind: str, o: dict) -> None:
         seed=o["seed"],
         declared=tuple(declared.items()),
         captures=CaptureConfig(o.get("captures", "aligned")),  # photos: their own cameras
-        sources=file_sources(o["inputs"], kind, o["labels"], o["up"], o["keep_frame"]),
+        sources=file_sources(
+            o["inputs"], kind, o["labels"], o["up"], o["keep_frame"], _colour(o.get("background"))
+        ),
     )
     if out_path.suffix != ".safetensors":
         _build_and_report(out_path, cfg, o["workers"], o["steps"], o["as_json"])
@@ -327,6 +332,19 @@ def _fit_files(kind: str, o: dict) -> None:
     _emit_json(summary) if o["as_json"] else out.print(
         f"{out_path}: {names[0]}, held-out PSNR {summary['psnr']:.2f} dB"
     )
+
+
+def _colour(text: str | None) -> tuple[float, float, float] | None:
+    """``R,G,B`` (0-255) as a colour in [0, 1]; an `InputError` otherwise."""
+    if text is None:
+        return None
+    try:
+        rgb = tuple(float(v) / 255.0 for v in text.split(","))
+    except ValueError as e:
+        raise InputError(f"--background must be R,G,B in 0-255, got {text!r}") from e
+    if len(rgb) != 3 or not all(0 <= v <= 1 for v in rgb):
+        raise InputError(f"--background must be R,G,B in 0-255, got {text!r}")
+    return rgb
 
 
 def _names(text: str) -> tuple[str, ...]:

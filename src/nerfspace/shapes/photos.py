@@ -6,7 +6,7 @@ Read: ``transforms.json`` (frames whose index is 7 mod 8 held out), or ``transfo
 ``transforms_test.json`` (held out) beside it. Intrinsics from ``camera_angle_x`` (the image width's
 field of view) or ``fl_x``/``fl_y``/``cx``/``cy`` (per file or per frame); one pinhole camera, square
 pixels, principal point at the centre, so each image is cropped to its central square. Images: RGBA with
-alpha composited over white, or RGB on a white background.
+alpha composited over white, or RGB on white or on a stated background colour that is turned white.
 Every image path must lie inside the scene folder.
 
 Frame: the point nearest to every camera's optical axis and the cameras' mean distance to it give a
@@ -173,8 +173,9 @@ def _pose(frame: dict, doc_path: Path) -> np.ndarray:
     return m[:3, :4]
 
 
-def _image(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
-    """A photo as floats [S, S, 3] on white (central square, at most STORED_SIZE), and its full size."""
+def _image(path: Path, background: tuple[float, float, float] | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """A photo as floats [S, S, 3] on white (central square, at most STORED_SIZE), and its full size; an RGB
+    photo's pixels within 4/255 of ``background`` turn white."""
     try:
         with Image.open(path) as im:
             if im.size[0] * im.size[1] > MAX_PIXELS:
@@ -187,6 +188,8 @@ def _image(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     except (OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise FileFormatError(f"{path}: not a readable image ({e})") from e
     rgb = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:]) if has_alpha else rgba[..., :3]
+    if not has_alpha and background is not None:
+        rgb = np.where((np.abs(rgb - np.asarray(background)).max(-1) < 4 / 255)[..., None], 1.0, rgb)
     h, w = rgb.shape[:2]
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
@@ -225,9 +228,15 @@ def _hull_box(
     return cells.min(0) - cell, cells.max(0) + cell
 
 
-def read_photos(scene: Path, up: str = "z", frame: FileFrame | None = None) -> tuple[Photos, FileFrame]:
+def read_photos(
+    scene: Path,
+    up: str = "z",
+    frame: FileFrame | None = None,
+    background: tuple[float, float, float] | None = None,
+) -> tuple[Photos, FileFrame]:
     """A scene folder's posed photos in the canonical frame, and the frame (``frame`` if given, else the
-    one found from the cameras and the visual hull)."""
+    one found from the cameras and the visual hull); ``background``: the colour (0-1) behind the object in
+    RGB photos, turned white."""
     scene = Path(scene)
     images, poses, focals, sizes, held = [], [], [], set(), []
     docs = _documents(scene)
@@ -237,7 +246,7 @@ def read_photos(scene: Path, up: str = "z", frame: FileFrame | None = None) -> t
             if not isinstance(f, dict):
                 raise FileFormatError(f"{doc_path}: frame {i} is not an object")
             pose = _pose(f, doc_path)
-            img, size = _image(_image_path(scene, doc_path, f))
+            img, size = _image(_image_path(scene, doc_path, f), background)
             sizes.add(size)
             if len(sizes) > 1:
                 raise InputError(

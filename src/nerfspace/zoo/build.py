@@ -199,6 +199,7 @@ def plan(cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
                 "kind": src.kind,
                 "digest": src.digest,
                 "frame": src.frame.to_dict(),
+                **({} if src.background is None else {"background": list(src.background)}),
             }
         )
     for obj in objects:

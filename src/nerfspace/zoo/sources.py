@@ -58,9 +58,10 @@ class Source:
     kind: str
     digest: str
     frame: FileFrame
+    background: tuple[float, float, float] | None = None  # photos: the colour behind the object
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "id": self.id,
             "path": self.path,
             "category": self.category,
@@ -68,6 +69,7 @@ class Source:
             "digest": self.digest,
             "frame": self.frame.to_dict(),
         }
+        return d if self.background is None else {**d, "background": list(self.background)}
 
 
 def digest(path: Path, kind: str) -> str:
@@ -89,13 +91,17 @@ def file_sources(
     labels: Path | None = None,
     up: str = "y",
     keep_frame: bool = False,
+    background: tuple[float, float, float] | None = None,
 ) -> tuple[Source, ...]:
     """The objects of ``kind`` given as ``inputs`` (files, scene folders, or folders of them), read and
     checked, with unique ids and their categories. Each is normalised into the scene box, or with
     ``keep_frame`` only turned (``up`` onto +z): its coordinates are then scene units, and it must lie
-    inside the scene box."""
+    inside the scene box. ``background``: photos only, the colour (0-1) behind the object in RGB photos."""
     if kind not in KINDS:
         raise InputError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if background is not None and kind != "images":
+        raise InputError("a background colour applies to photos only")
+    extra = {} if background is None else {"background": tuple(background)}
     found: list[tuple[Path, str]] = []
     for given in inputs:
         given = Path(given)
@@ -124,12 +130,12 @@ def file_sources(
     kept = FileFrame.kept(up) if keep_frame else None
     out = []
     for i, (f, category) in zip(ids, found, strict=True):
-        obj, frame = KINDS[kind].read(f, up, kept)
+        obj, frame = KINDS[kind].read(f, up, kept, **extra)
         if keep_frame and kind != "images" and obj.bounds.abs().max() > SCENE_BOX:
             raise InputError(
                 f"{f}: reaches outside the scene box [-{SCENE_BOX}, {SCENE_BOX}]^3; drop --keep-frame"
             )
-        out.append(Source(i, str(f), category, kind, digest(f, kind), frame))
+        out.append(Source(i, str(f), category, kind, digest(f, kind), frame, extra.get("background")))
     return tuple(out)
 
 
@@ -141,4 +147,5 @@ def source_object(entry: dict) -> MeshObject | Splats | Photos:
     if digest(path, entry["kind"]) != entry["digest"]:
         raise ZooError(f"{path}: the file changed since the zoo was planned; use a new folder")
     frame = FileFrame.from_dict(entry["frame"])
-    return KINDS[entry["kind"]].read(path, frame.up, frame)[0]
+    extra = {"background": tuple(entry["background"])} if "background" in entry else {}
+    return KINDS[entry["kind"]].read(path, frame.up, frame, **extra)[0]
