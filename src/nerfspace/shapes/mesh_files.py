@@ -30,19 +30,6 @@ MAX_FACES = 2_000_000
 MAX_TEXTURE_PIXELS = 8192 * 8192
 
 
-def files_under(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """The files with ``suffixes`` under ``path`` (itself if a file), sorted; an `InputError` if none."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if path.is_file():
-        return [path]
-    found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
-    if not found:
-        raise InputError(f"{path}: holds no {', '.join(suffixes)} files")
-    return found
-
-
 def _inside(folder: Path, name: str, owner: Path) -> Path:
     """``name`` resolved in ``folder``; an `UnsafeFileError` if it leaves the folder."""
     target = (folder / name).resolve()

@@ -168,9 +168,8 @@ def read_points(path: Path, up: str = "y", frame: FileFrame | None = None) -> tu
         columns = read_ply_vertices(path)
         if not all(k in columns for k in "xyz"):
             raise InputError(f"{path}: neither a Gaussian splat nor a point cloud (no x, y, z)")
-        keys = [k for k in ("red", "green", "blue") if k in columns]
-        rows = np.stack([columns[k] for k in ("x", "y", "z", *keys)], 1) if len(keys) == 3 else None
-        rows = rows if rows is not None else np.stack([columns[k] for k in "xyz"], 1)
+        rgb = ("red", "green", "blue") if all(k in columns for k in ("red", "green", "blue")) else ()
+        rows = np.stack([columns[k] for k in ("x", "y", "z", *rgb)], 1)
     else:
         rows = _text_points(path)
     if not np.isfinite(rows).all():

@@ -21,13 +21,26 @@ from nerfspace.errors import InputError, ZooError
 from nerfspace.frames import FileFrame
 from nerfspace.labels import read_labels
 from nerfspace.shapes.mesh import MeshObject
-from nerfspace.shapes.mesh_files import MESH_SUFFIXES, files_under, read_mesh, references
+from nerfspace.shapes.mesh_files import MESH_SUFFIXES, read_mesh, references
 from nerfspace.shapes.photos import Photos, read_photos, scene_folders
 from nerfspace.shapes.photos import references as photo_files
 from nerfspace.shapes.splat_files import POINT_SUFFIXES, SPLAT_SUFFIXES, read_points, read_splats
 from nerfspace.shapes.splats import Splats
 
 MAX_SOURCES = 100_000
+
+
+def files_under(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files with ``suffixes`` under ``path`` (itself if a file), sorted; an `InputError` if none."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [path]
+    found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+    if not found:
+        raise InputError(f"{path}: holds no {', '.join(suffixes)} files")
+    return found
 
 
 @dataclass(frozen=True)
