@@ -1,21 +1,21 @@
 """Inspection (normal versus defective parts) on an inspection zoo, every method in the same run: the
 shipped independent-track encoder, the no-learning field features (`field-invariant`, `field-probe`) and
-the render-based score (`render-ring`), each scored by k nearest normals of the reference architecture.
+the render-based score (`render-ring`), each scored by k nearest normals of the reference architecture;
+and the surface map (`nerfspace.defect_map`) of every test part against its k nearest reference normals
+by the shipped encoder, its score and its localisation.
 
 python benchmarks/inspection.py [--zoo runs/inspection/zoo] [--k 3] [--false-alarm 0.05] [--batch 1000]
-                                [--localise-archs hash,mlp_w32]
 
-Build the zoo first (about 25 min on 2 cores; resumable):
+Build the zoo first (about 20 min on 2 cores; resumable):
 
-    nerfspace zoo build runs/inspection/zoo --classes parts -n 24 --archs mlp \\
-        --test-archs triplane,hash,mlp_w32,triplane_f8 --defects all --severities low,medium \\
-        --defective-per-class 2 --captures independent --seed 0 --workers 2
+    nerfspace zoo build runs/inspection/zoo --classes parts -n 12 --archs mlp --test-archs hash,triplane \\
+        --defects all --severities medium,high,2 --defective-per-class 1 --captures independent --seed 0 \\
+        --workers 2
 
 Embeddings are cached next to the zoo (``emb_<method>.safetensors``). Scoring cost: ``--batch`` NeRF files
 (the zoo's test files, repeated to that count) go from file to flag through the shipped encoder and the
-fitted anomaly model, timed end to end. Localisation: the defect map of every medium-severity defective
-part of the first object of each part and defect, in ``--localise-archs``, against its nearest reference
-normals (by the shipped encoder).
+fitted anomaly model, timed end to end. The surface maps take about 1-2 s each (every test part and
+every reference normal, left out).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from common import MAP_METHOD as MAP  # noqa: E402
 from common import ROOT, save_result  # noqa: E402
 from nerfspace.demo import shipped  # noqa: E402
 from nerfspace.embeddings import Embeddings, load_embeddings, save_embeddings  # noqa: E402
@@ -36,16 +37,16 @@ from nerfspace.evaluation.inspection import (  # noqa: E402
     InspectionConfig,
     inspection_results,
     is_reference,
-    localisation_results,
+    map_results,
     render_ring_features,
 )
 from nerfspace.inference import Encoder  # noqa: E402
-from nerfspace.shapes.parts import SEVERITIES  # noqa: E402
 from nerfspace.zoo.build import load_manifest  # noqa: E402
 from nerfspace.zoo.items import zoo_items  # noqa: E402
 
 ENCODER = "invariant encoder (shipped, independent track)"
 OBJECT_PART = "its object part alone"
+
 BASELINES = ("field-invariant", "field-probe", "render-ring")
 
 
@@ -86,6 +87,14 @@ def _batch_cost(encoder: Encoder, items: list, model: KNNAnomaly, batch: int) ->
     }
 
 
+def _every(n: int):
+    def progress(done: int, total: int) -> None:
+        if done % n == 0 or done == total:
+            print(f"surface maps: {done}/{total}", flush=True)
+
+    return progress
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--zoo", default=str(ROOT / "runs" / "inspection" / "zoo"))
@@ -93,7 +102,6 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--false-alarm", type=float, default=0.05)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--localise-archs", default="hash,mlp_w32")
     args = ap.parse_args()
     zoo = Path(args.zoo)
     manifest = load_manifest(zoo)
@@ -114,13 +122,10 @@ def main() -> None:
     for name, (emb, seconds) in embeddings.items():
         results[name] = inspection_results(emb, items, cfg)
         cost[name] = {"embed_ms_per_nerf": None if seconds is None else 1000 * seconds}
-    medium, archs = SEVERITIES["medium"], args.localise_archs.split(",")
-    parts = [
-        it for it in items if it.severity == medium and it.object.endswith("_0000") and it.preset in archs
-    ]
-    start = time.perf_counter()
-    localisation = localisation_results(embeddings[ENCODER][0], items, parts, cfg)
-    localisation["seconds_per_part"] = (time.perf_counter() - start) / max(len(parts), 1)
+    maps = map_results(embeddings[ENCODER][0], items, cfg, progress=_every(20))
+    localisation = maps.pop("localisation")
+    results[MAP] = maps
+    cost[MAP] = {"embed_ms_per_nerf": 1000 * maps["seconds_per_map"]}
     ref = [it for it in items if is_reference(it, cfg)]
     normals = encoder.embed([it.file for it in ref])
     model = KNNAnomaly(cfg.anomaly).fit(normals.vectors, [it.object for it in ref])

@@ -45,6 +45,7 @@ def test_similarity_inverts_and_composes():
     x = torch.randn(50, 3, generator=gen)
     assert torch.allclose(a.inverse(a.apply(x)), x, atol=1e-5)
     assert torch.allclose(a.then(b).apply(x), b.apply(a.apply(x)), atol=1e-5)
+    assert torch.allclose(a.inverted().apply(a.apply(x)), x, atol=1e-5)
     r = a.rotation
     assert torch.allclose(r @ r.T, torch.eye(3), atol=1e-5) and torch.det(r) == pytest.approx(1.0, abs=1e-5)
     assert Similarity.from_dict(json.loads(json.dumps(a.to_dict()))).to_dict() == a.to_dict()

@@ -76,7 +76,9 @@ def zoo_build(
     defects: str = typer.Option(
         None, help="Parts only: 'all' or comma-separated defects, added as test objects (inspection zoo)."
     ),
-    severities: str = typer.Option("medium", help="Defect severities: low|medium|high or numbers in (0, 1]."),
+    severities: str = typer.Option(
+        "medium", help="Defect severities: low|medium|high (0.35, 0.65, 1) or numbers in (0, 3]."
+    ),
     defective_per_class: int = typer.Option(2, help="Defective parts per part, defect and severity."),
     fit: str = typer.Option(
         "photometric", help="photometric (from rendered views) or distill (from the field)."

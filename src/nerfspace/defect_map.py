@@ -1,11 +1,13 @@
-"""Where a part's field departs from its nearest normals: the defect map.
+"""Where a part's surface departs from its nearest normals: the defect map.
 
-Every field is read as squashed density on a cube about its own density centre, `MAP_EXTENT` RMS radii
-wide, so shift and scale of a capture cancel. Each normal is turned onto the part by the rotation whose
-density overlaps the part's best (cosine over the cube): a coarse search over yaw and tilt, then local
-refinement. The departure at a voxel is the smallest absolute density difference to any of the turned
-normals (a voxel departs only where it departs from all of them), lightly blurred; its peak locates the
-defect, in the part's own frame.
+A field's surface is what it renders (`surface`): from `VIEWS` views on a sphere about its density
+centre, every pixel opaque past one half gives the point at its expected depth. Each normal is turned onto
+the part by the rotation and shift whose squashed densities overlap best (cosine over cubes about each
+density centre, `MAP_EXTENT` RMS radii wide, so shift and scale of a capture cancel): a coarse search over
+yaw and tilt, then local refinement. The departure is measured on the surfaces, both ways, in RMS radii
+of the part's density: a point of the part far from the surface of every one of its nearest normals is
+extra material (a burr), a point of the closest normal far from the part's surface is missing material (a
+notch, a hole). The map's peak locates the defect; the mean of its `TOP` largest departures scores it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.spatial import cKDTree
 
-from nerfspace.frames import yaw_tilt_rotation
+from nerfspace.errors import InputError
+from nerfspace.frames import Similarity, yaw_tilt_rotation
 from nerfspace.invariant import moments
 from nerfspace.probe import Field, query_field, squash
+from nerfspace.render import Cameras, camera_rays, cell_centers, orbit_cameras, render_rays
 
 MAP_RES = 48  # voxels per side of the cube
 MAP_EXTENT = 2.0  # half side of the cube, in RMS radii of the field's density
@@ -31,6 +37,13 @@ REFINE_STARTS = 3  # the best coarse candidates refined by gradient ascent ...
 REFINE_STEPS = 40  # ... for this many Adam steps
 REFINE_LR = 0.02
 ALIGN_STRIDE = 3  # the search compares every ALIGN_STRIDE-th voxel per axis
+VIEWS = 16  # views of a surface, on a sphere from 75 degrees below to 80 above the horizon ...
+VIEW_SIZE = 64  # ... of this many pixels a side
+VIEW_DISTANCE = 2.0  # from the density centre (scene units), 40 degrees field of view
+OCCUPANCY_RES = 64  # the grid of a field given without one
+OPAQUE = 0.5  # a pixel shows the surface where its opacity passes this ...
+SPREAD = 0.02  # ... and its depth spreads less than this along the ray (scene units of the part)
+TOP = 20  # the score: the mean of this many largest departures
 
 
 @dataclass(frozen=True)
@@ -159,33 +172,103 @@ def align(part: DensityCube, normal: DensityCube) -> tuple[torch.Tensor, torch.T
     return rotation, shift
 
 
+def part_frame(part: DensityCube, normal: DensityCube) -> Similarity:
+    """The map from the normal's frame into the part's that `align` finds."""
+    rotation, shift = align(part, normal)
+    scale = normal.half / part.half  # part -> normal: x_n = c_n + h_n (R (x_p - c_p) / h_p + t)
+    rt = rotation.T
+    return Similarity(rt, part.centre - rt @ (normal.centre + normal.half * shift) / scale, 1.0 / scale)
+
+
+class Shape:
+    """A field to map, its occupancy grid [R, R, R] (empty space the renderer skips; when not given, the
+    cells of a `OCCUPANCY_RES`³ grid with density, grown by one cell) and its density cube."""
+
+    def __init__(self, field: Field, occupancy: torch.Tensor | None = None) -> None:
+        self.field = field
+        self.cube = density_cube(field)
+        if occupancy is None:
+            _, sigma = query_field(field, cell_centers(OCCUPANCY_RES))
+            grid = (sigma > 0).float().reshape(1, 1, *(3 * [OCCUPANCY_RES]))
+            occupancy = F.max_pool3d(grid, 3, 1, 1)[0, 0]
+        self.occupancy = occupancy.bool()
+
+    @property
+    def rms(self) -> float:
+        """The RMS radius of the field's density: the unit of departures."""
+        return self.cube.half / MAP_EXTENT
+
+    @torch.no_grad()
+    def surface(self, frame: Similarity, views: int = VIEWS, size: int = VIEW_SIZE) -> torch.Tensor:
+        """Points [P, 3] (this field's frame) where ``views`` views of ``size`` px, on a sphere about the
+        origin moved into this frame by ``frame``, meet the surface: the expected depth of every pixel
+        opaque past `OPAQUE` whose depth is sharp (spread under `SPREAD`)."""
+        cams = orbit_cameras(views, size, VIEW_DISTANCE, elevation_deg=(-75.0, 80.0))
+        rotation, eye = cams.c2w[..., :3], cams.c2w[..., 3]
+        moved = torch.cat([frame.rotation @ rotation, frame.apply(eye)[..., None]], -1)
+        origins, dirs = camera_rays(Cameras(moved, cams.focal, size))
+        origins, dirs = origins.reshape(views, -1, 3), dirs.reshape(views, -1, 3)
+        eyes = origins[:, 0]
+
+        def distance(x: torch.Tensor, net: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            # the "colour" of a sample is its distance from the camera, so the rendered colour is depth
+            d = (x - eyes[net]).norm(dim=-1, keepdim=True)
+            return torch.cat([d, d * d, torch.zeros_like(d)], -1), self.field(x)[1]
+
+        grids = self.occupancy[None].expand(views, -1, -1, -1)
+        colour, opacity = render_rays(distance, origins, dirs, grids)
+        # the white background adds 1 - opacity to each channel; depth and its spread along the ray
+        moment = (colour[..., :2] - (1.0 - opacity)[..., None]) / opacity.clamp_min(1e-6)[..., None]
+        depth, spread = moment[..., 0], (moment[..., 1] - moment[..., 0] ** 2).clamp_min(0).sqrt()
+        seen = (opacity > OPAQUE) & (spread < SPREAD * frame.scale)
+        return origins[seen] + dirs[seen] * depth[seen][:, None]
+
+
 @dataclass(frozen=True)
 class DefectMap:
-    """``departure`` [R, R, R] on the part's cube (indexed x, y, z), and that cube."""
+    """``departure`` [P] at ``points`` [P, 3] of the part's frame (its surface, and the closest normal's
+    where material is missing), in RMS radii of the part's density."""
 
+    points: torch.Tensor
     departure: torch.Tensor
-    cube: DensityCube
 
     def peak(self) -> torch.Tensor:
-        """The field-frame point [3] of the largest departure."""
-        res = self.departure.shape[0]
-        i = int(self.departure.argmax())
-        index = torch.tensor([i // (res * res), (i // res) % res, i % res])
-        return self.cube.points((index.float() + 0.5) / res * 2 - 1)
+        """The point [3] of the largest departure."""
+        return self.points[int(self.departure.argmax())]
 
-    def voxel_points(self) -> torch.Tensor:
-        """[R, R, R, 3] field-frame centres of the map's voxels."""
-        return self.cube.points(cube_coords(self.departure.shape[0]))
+    def score(self) -> float:
+        """How anomalous the part is: the mean of its `TOP` largest departures."""
+        return float(self.departure.topk(min(TOP, len(self.departure))).values.mean())
 
 
-def defect_map(part: Field, normals: Sequence[Field]) -> DefectMap:
-    """Where ``part`` departs from all of ``normals`` (e.g. its nearest normal parts), in its frame."""
-    cube = density_cube(part)
-    departures = []
+def _nearest(points: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """Distance of each of ``points`` to the nearest of ``to`` (inf when ``to`` is empty)."""
+    if len(to) == 0:
+        return np.full(len(points), np.inf)
+    return cKDTree(to).query(points)[0]
+
+
+def _top(d: np.ndarray) -> float:
+    return float(np.sort(d)[-TOP:].mean()) if len(d) else 0.0
+
+
+def defect_map(part: Shape, normals: Sequence[Shape]) -> DefectMap:
+    """Where ``part`` departs from ``normals`` (e.g. its nearest normal parts), in its frame. Every
+    normal is seen from the part's views, moved onto it, so both show the same sides."""
+    if not normals:
+        raise InputError("a defect map needs at least one normal")
+    views = Similarity(torch.eye(3), part.cube.centre, 1.0)  # about the part's density centre
+    mine = part.surface(views).double().numpy()
+    if len(mine) == 0:
+        raise InputError("the part has no surface to map")
+    extra, missing = np.full(len(mine), np.inf), None
     for normal in normals:
-        other = density_cube(normal)
-        rotation, shift = align(cube, other)
-        # read the normal's field itself on the turned cube: resampling its blurred cube would blur again
-        turned = density_cube(normal, frame=(other.points(shift), other.half, rotation))
-        departures.append((cube.values - turned.values).abs())
-    return DefectMap(torch.stack(departures).amin(0), cube)
+        to_part = part_frame(part.cube, normal.cube)
+        theirs = to_part.apply(normal.surface(views.then(to_part.inverted()))).double().numpy()
+        extra = np.minimum(extra, _nearest(mine, theirs))
+        gone = (theirs, _nearest(theirs, mine))
+        if missing is None or _top(gone[1]) < _top(missing[1]):
+            missing = gone  # material is missing only where the closest normal has it
+    points = torch.from_numpy(np.concatenate([mine, missing[0]])).float()
+    departure = torch.from_numpy(np.concatenate([extra, missing[1]]) / part.rms).float()
+    return DefectMap(points, departure)

@@ -38,6 +38,11 @@ class Similarity:
         rot, t = self.rotation.to(x), self.translation.to(x)
         return (x - t) @ rot / self.scale
 
+    def inverted(self) -> Similarity:
+        """The transform back into the canonical frame."""
+        rt = self.rotation.T
+        return Similarity(rt, -(rt @ self.translation) / self.scale, 1.0 / self.scale)
+
     def then(self, other: Similarity) -> Similarity:
         """This transform followed by ``other``."""
         return Similarity(

@@ -42,6 +42,12 @@ class AnomalyConfig:
         return max(self.k + 1, math.ceil(1.0 / self.false_alarm))
 
 
+def threshold_at(scores: np.ndarray, false_alarm: float) -> float:
+    """The score above which ``false_alarm`` of ``scores`` (normals, each left out) lie."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))
+    return float(ordered[math.ceil((1.0 - false_alarm) * len(ordered)) - 1])
+
+
 class KNNAnomaly:
     """Mean cosine distance to the ``k`` nearest normals, and a threshold set from the normals."""
 
@@ -49,6 +55,7 @@ class KNNAnomaly:
         self.config = config or AnomalyConfig()
         self.normals: np.ndarray | None = None
         self.threshold: float | None = None
+        self.left_out: np.ndarray | None = None  # [N, k]: each normal's nearest normals of other objects
 
     def fit(self, x: torch.Tensor | np.ndarray, objects: Sequence[str] | None = None) -> KNNAnomaly:
         """Store the normals ``x`` [N, D] and set the threshold from their leave-one-out scores (rows of
@@ -64,9 +71,9 @@ class KNNAnomaly:
             )
         distance = 1.0 - x @ x.T
         distance[groups[:, None] == groups[None, :]] = np.inf
-        loo = np.sort(np.sort(distance, axis=1)[:, : cfg.k].mean(1))
+        self.left_out = np.argsort(distance, axis=1, kind="stable")[:, : cfg.k]
         self.normals = x
-        self.threshold = float(loo[math.ceil((1.0 - cfg.false_alarm) * len(loo)) - 1])
+        self.threshold = threshold_at(np.take_along_axis(distance, self.left_out, 1).mean(1), cfg.false_alarm)
         return self
 
     def kneighbors(self, x: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,24 +6,27 @@ the normal test parts), and the share flagged at the reference's threshold (fals
 
 Beside any encoder, `render_ring_features` gives the render-based baseline: views on a ring of evenly
 spaced azimuths, made invariant to turns about z by the magnitude of their Fourier transform over the ring.
-`localisation_results` draws the defect map of defective parts against their nearest reference normals
-and checks its peak against the defect's known region (the NeRF's metadata, moved by its capture).
+`map_results` scores every test part by its defect map against its nearest reference normals (by an
+encoder's embeddings), with a threshold from the reference normals' own maps (each left out), and checks
+each defective part's map peak against the defect's known region (the NeRF's metadata, moved by its
+capture).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from nerfspace.defect_map import defect_map
+from nerfspace.defect_map import DefectMap, Shape, defect_map
 from nerfspace.embeddings import Embeddings
 from nerfspace.errors import InputError
-from nerfspace.evaluation.anomaly import AnomalyConfig, KNNAnomaly
+from nerfspace.evaluation.anomaly import AnomalyConfig, KNNAnomaly, threshold_at
 from nerfspace.frames import Similarity
 from nerfspace.probe import nerf_field
 from nerfspace.render import ring_cameras
@@ -32,7 +35,7 @@ from nerfspace.zoo.storage import NeRF, load_nerf
 
 RING_VIEWS = 12
 RING_SIZE = 32
-HIT_MARGIN_VOXELS = 1.0  # a hit: the map's peak inside the defect's ball grown by this many map voxels
+HIT_MARGIN = 0.03  # a hit: the map's peak inside the defect's ball grown by this much (about a view pixel)
 MASK_FRACTION = 0.5  # the map's defect mask (for IoU): departure at least this fraction of its peak
 
 
@@ -64,42 +67,73 @@ def defect_region(nerf: NeRF) -> tuple[torch.Tensor, float]:
     return centre, radius
 
 
-def localise(part: NeRF, normals: Sequence[NeRF]) -> dict:
-    """The defect map of a defective part against ``normals``, scored against its recorded region: whether
-    the peak is inside (with `HIT_MARGIN_VOXELS`), its distance, and the IoU of the map's mask and the
-    region's voxels."""
-    m = defect_map(nerf_field(part), [nerf_field(n) for n in normals])
+def localise(part: NeRF, m: DefectMap) -> dict:
+    """A defective part's defect map against its recorded region: whether the peak is inside (with
+    `HIT_MARGIN`), its distance, and the IoU of the map's mask and the region's points of the map."""
     centre, radius = defect_region(part)
-    voxel = 2 * m.cube.half / m.departure.shape[0]
     distance = float((m.peak() - centre).norm())
-    truth = (m.voxel_points() - centre).norm(dim=-1) <= radius
+    truth = (m.points - centre).norm(dim=-1) <= radius
     mask = m.departure >= MASK_FRACTION * m.departure.max()
     iou = float((mask & truth).sum() / (mask | truth).sum().clamp_min(1))
-    return {"hit": distance <= radius + HIT_MARGIN_VOXELS * voxel, "distance": distance, "iou": iou}
+    return {"hit": distance <= radius + HIT_MARGIN, "distance": distance, "iou": iou}
 
 
-def localisation_results(
-    emb: Embeddings, items: list[Item], parts: Sequence[Item], cfg: InspectionConfig
+def nerf_shape(nerf: NeRF) -> Shape:
+    """A NeRF as the defect map reads it: its field and occupancy grid."""
+    return Shape(nerf_field(nerf), nerf.occupancy)
+
+
+def map_results(
+    emb: Embeddings,
+    items: list[Item],
+    cfg: InspectionConfig,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """`localise` each of ``parts`` (defective test items of the zoo ``items``, rows of ``emb``) against
-    its `AnomalyConfig.k` nearest reference normals in ``emb``; hit rate and mean IoU per severity and
-    defect, and every part's result."""
-    by_file = {d["file"]: i for i, d in enumerate(emb.items)}
-    ref = [it for it in items if is_reference(it, cfg)]
-    model = KNNAnomaly(cfg.anomaly).fit(
-        emb.vectors[[by_file[str(it.file)] for it in ref]], [it.object for it in ref]
-    )
-    _, nearest = model.kneighbors(emb.vectors[[by_file[str(it.file)] for it in parts]])
-    loaded: dict[int, NeRF] = {}  # each reference normal read once, however many parts it is near
-    rows = []
-    for it, near in zip(parts, nearest, strict=True):
-        for j in near:
-            if j not in loaded:
-                loaded[j] = load_nerf(ref[j].file)
-        r = localise(load_nerf(it.file), [loaded[j] for j in near])
-        rows.append(
-            {"object": it.object, "preset": it.preset, "defect": it.defect, "severity": it.severity, **r}
-        )
+    """Score every test part of ``items`` by its defect map against its `AnomalyConfig.k` nearest
+    reference normals in ``emb``; the threshold from each reference normal's map against its nearest
+    normals of other objects. The protocol's tables, the localisation of every defective part (hit rate
+    and IoU per severity and defect) and the seconds per map."""
+    rows = _rows(emb, items)
+    ref = [i for i, it in enumerate(rows) if is_reference(it, cfg)]
+    test = [i for i, it in enumerate(rows) if it.split == "test" and it.preset != cfg.reference]
+    knn = KNNAnomaly(cfg.anomaly).fit(emb.vectors[ref], [rows[i].object for i in ref])
+    _, nearest = knn.kneighbors(emb.vectors[test])
+    shapes: dict[int, Shape] = {}  # each reference normal read once, however many parts it is near
+
+    def shape(i: int) -> Shape:
+        if i not in shapes:
+            shapes[i] = nerf_shape(load_nerf(rows[ref[i]].file))
+        return shapes[i]
+
+    start, done, total = time.perf_counter(), 0, len(ref) + len(test)
+    left_out = []
+    for i, near in enumerate(knn.left_out):
+        left_out.append(defect_map(shape(i), [shape(j) for j in near]).score())
+        done += 1
+        if progress:
+            progress(done, total)
+    scores, located = [], []
+    for i, near in zip(test, nearest, strict=True):
+        nerf = load_nerf(rows[i].file)
+        m = defect_map(nerf_shape(nerf), [shape(j) for j in near])
+        scores.append(m.score())
+        if rows[i].defect:
+            it = rows[i]
+            located.append(
+                {"object": it.object, "preset": it.preset, "defect": it.defect, "severity": it.severity}
+                | localise(nerf, m)
+            )
+        done += 1
+        if progress:
+            progress(done, total)
+    seconds = (time.perf_counter() - start) / total
+    threshold = threshold_at(np.array(left_out), cfg.anomaly.false_alarm)
+    out = _tables([rows[i] for i in test], np.array(scores), threshold, cfg, len(ref))
+    return out | {"localisation": _localisation_tables(located), "seconds_per_map": seconds}
+
+
+def _localisation_tables(rows: list[dict]) -> dict:
+    """Hit rate and mean IoU per severity and defect, and every part's result."""
     table: dict[str, dict] = {}
     for key in sorted({(r["severity"], r["defect"]) for r in rows}):
         cell = [r for r in rows if (r["severity"], r["defect"]) == key]
@@ -119,7 +153,7 @@ def localisation_results(
         "severity": summary,
         "per_defect": table,
         "parts": rows,
-        "hit_margin_voxels": HIT_MARGIN_VOXELS,
+        "hit_margin": HIT_MARGIN,
         "mask_fraction": MASK_FRACTION,
     }
 
@@ -136,26 +170,38 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def inspection_results(emb: Embeddings, items: list[Item], cfg: InspectionConfig | None = None) -> dict:
-    """Score every test part of ``items`` (the rows of ``emb``, matched by file) against the reference
-    normals; the tables of the protocol and every test part's score."""
-    cfg = cfg or InspectionConfig()
+def _rows(emb: Embeddings, items: list[Item]) -> list[Item]:
+    """The zoo item of every row of ``emb`` (matched by file)."""
     by_file = {str(it.file): it for it in items}
     rows = [by_file.get(d["file"]) for d in emb.items]
     if any(r is None for r in rows):
         raise InputError("embeddings of NeRFs that are not in the inspection zoo")
+    return rows
+
+
+def inspection_results(emb: Embeddings, items: list[Item], cfg: InspectionConfig | None = None) -> dict:
+    """Score every test part of ``items`` (the rows of ``emb``, matched by file) against the reference
+    normals; the tables of the protocol and every test part's score."""
+    cfg = cfg or InspectionConfig()
+    rows = _rows(emb, items)
     ref = [i for i, it in enumerate(rows) if is_reference(it, cfg)]
     test = [i for i, it in enumerate(rows) if it.split == "test" and it.preset != cfg.reference]
     if not test:
         raise InputError(f"no test part outside the reference architecture {cfg.reference!r}")
     model = KNNAnomaly(cfg.anomaly).fit(emb.vectors[ref], [rows[i].object for i in ref])
     scores = model.score_samples(emb.vectors[test])
-    parts = [rows[i] for i in test]
+    return _tables([rows[i] for i in test], scores, model.threshold, cfg, len(ref))
+
+
+def _tables(
+    parts: list[Item], scores: np.ndarray, threshold: float, cfg: InspectionConfig, reference: int
+) -> dict:
+    """The protocol's tables for test ``parts`` scored ``scores``, flagged above ``threshold``."""
     defect = np.array([it.defect or "" for it in parts])
     severity = np.array([it.severity for it in parts])
     preset = np.array([it.preset for it in parts])
     normal = defect == ""
-    flagged = scores > model.threshold
+    flagged = scores > threshold
 
     everywhere = np.ones_like(normal)
 
@@ -180,8 +226,8 @@ def inspection_results(emb: Embeddings, items: list[Item], cfg: InspectionConfig
         }
     return {
         "config": asdict(cfg),
-        "threshold": model.threshold,
-        "reference_parts": len(ref),
+        "threshold": threshold,
+        "reference_parts": reference,
         "test_parts": {"normal": int(normal.sum()), "defective": int((~normal).sum())},
         "false_alarm": float(flagged[normal].mean()) if normal.any() else None,
         "false_alarm_per_arch": {p: float(flagged[normal & (preset == p)].mean()) for p in presets},

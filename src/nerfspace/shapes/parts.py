@@ -24,6 +24,7 @@ from nerfspace.shapes.sdf import Assembly, Part, SDFObject, Vec, along, rot_z
 PARTS: tuple[str, ...] = ("flange", "bracket", "gear", "elbow", "bolt")
 DEFECTS: tuple[str, ...] = ("missing_hole", "extra_hole", "notch", "dent", "burr")
 SEVERITIES: dict[str, float] = {"low": 0.35, "medium": 0.65, "high": 1.0}  # named levels of the knob
+MAX_SEVERITY = 3.0  # beyond high, a defect grows past its high size (a missing hole is gone from 1 on)
 TOLERANCE = 0.03  # relative variation of every dimension of a normal part
 BLEND = 0.004  # smooth-union width (scene units)
 # defect sizes at severity 1 (units of the part before placement, whose longest side is about 1)
@@ -212,7 +213,7 @@ BUILDERS: dict[str, Callable[[Callable[[float], float]], Design]] = {
 
 
 def _missing_hole(d: Design, r: Draw, severity: float) -> tuple[np.ndarray, float]:
-    """A hole drilled too small: its radius shrinks by ``severity`` (gone at 1)."""
+    """A hole drilled too small: its radius shrinks by ``severity`` (gone from 1 on)."""
     cuts = d.assembly.cuts.parts
     i = r.pick(d.holes)
     hole = cuts[i]
@@ -269,7 +270,7 @@ APPLY: dict[str, Callable[[Design, Draw, float], tuple[np.ndarray, float]]] = {
 
 
 def severity_value(severity: float | str) -> float:
-    """A severity as a number in (0, 1]: a named level of `SEVERITIES` or a number."""
+    """A severity as a number in (0, `MAX_SEVERITY`]: a named level of `SEVERITIES` or a number."""
     if isinstance(severity, str):
         if severity in SEVERITIES:
             return SEVERITIES[severity]
@@ -277,10 +278,11 @@ def severity_value(severity: float | str) -> float:
             severity = float(severity)
         except ValueError:
             raise InputError(
-                f"unknown severity {severity!r}; give a number in (0, 1] or one of {', '.join(SEVERITIES)}"
+                f"unknown severity {severity!r}; give a number in (0, {MAX_SEVERITY:g}] or one of "
+                f"{', '.join(SEVERITIES)}"
             ) from None
-    if not 0.0 < severity <= 1.0:  # also refuses NaN
-        raise InputError(f"severity must be in (0, 1], got {severity}")
+    if not 0.0 < severity <= MAX_SEVERITY:  # also refuses NaN
+        raise InputError(f"severity must be in (0, {MAX_SEVERITY:g}], got {severity}")
     return float(severity)
 
 
@@ -293,7 +295,8 @@ def _palette(index: int, rng: np.random.Generator) -> np.ndarray:
 def make_part(
     part: str, seed: int, defect: str | None = None, severity: float | str = 0.0
 ) -> tuple[SDFObject, Region | None]:
-    """Instance ``seed`` of ``part``, normal (``defect`` None) or with ``defect`` at ``severity`` in (0, 1];
+    """Instance ``seed`` of ``part``, normal (``defect`` None) or with ``defect`` at ``severity`` in
+    (0, `MAX_SEVERITY`];
     the object's ``category`` is the part's name. Returns the object and the defect's region (None when
     normal)."""
     if part not in PARTS:
