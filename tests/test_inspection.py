@@ -2,6 +2,7 @@
 tables, and the `nerfspace anomaly` commands."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -300,3 +301,20 @@ def test_the_defect_map_peaks_at_the_defect_of_a_turned_and_shifted_part():
     assert float((m.peak() - centre).norm()) <= region.radius * pose.scale + 0.03
     # the same normal part, turned and shifted the same way, departs far less than the burred one
     assert defect_map(shape(normal.posed(pose)), [reference]).score() < 0.5 * m.score()
+
+
+def test_anomaly_map_cli_maps_a_part_writes_its_cloud_and_refuses_bad_input(tmp_path, capsys):
+    from helpers import one_error_line, run
+
+    nerfs = Path(__file__).parents[1] / "src/nerfspace/demo_data/independent/zoo/nerfs"
+    part, other = nerfs / "mlp/airplane_0001.safetensors", nerfs / "hash/airplane_0009.safetensors"
+    code, out, _ = run(capsys, "anomaly", "map", part, part, "--json")
+    itself = json.loads(out)
+    assert code == 0 and len(itself["peak"]) == 3 and itself["points"] > 100
+    code, out, _ = run(capsys, "anomaly", "map", part, other, "--out", tmp_path / "map.ply", "--json")
+    apart = json.loads(out)
+    assert code == 0 and apart["score"] > 2 * itself["score"]  # another object departs far more
+    assert (tmp_path / "map.ply").read_bytes().startswith(b"ply\n")
+    assert "exists" in one_error_line(capsys, "anomaly", "map", part, other, "--out", tmp_path / "map.ply")
+    assert ".ply" in one_error_line(capsys, "anomaly", "map", part, other, "--out", tmp_path / "map.txt")
+    assert "map.ply" not in one_error_line(capsys, "anomaly", "map", tmp_path / "none.safetensors", other)

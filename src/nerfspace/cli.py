@@ -735,6 +735,45 @@ def anomaly_score(
     )
 
 
+@anomaly_app.command("map")
+def anomaly_map(
+    part: Path = typer.Argument(..., metavar="PART", help="The part's NeRF file."),
+    normals: list[Path] = typer.Argument(
+        ..., metavar="NORMAL...", help="NeRF files of normal parts to compare it with (its nearest)."
+    ),
+    out_file: Path = typer.Option(
+        None, "--out", help="Write the map as a point cloud (.ply), grey to red by departure."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Where a part's surface departs from normal parts': each normal turned onto the part, both surfaces
+    rendered from the part's views; the departure (in RMS radii of the part), its peak and its score. It
+    sees gross defects only at the small scale (BENCHMARKS.md)."""
+    from nerfspace.defect_map import defect_map
+    from nerfspace.evaluation.inspection import nerf_shape
+    from nerfspace.shapes.splat_files import write_points
+    from nerfspace.zoo import load_nerf
+
+    if out_file is not None:
+        if out_file.suffix.lower() != ".ply":
+            raise InputError(f"{out_file}: the map is written as a .ply point cloud")
+        _check_output(out_file, [part, *normals], overwrite)
+    m = defect_map(nerf_shape(load_nerf(part)), [nerf_shape(load_nerf(n)) for n in normals])
+    peak = [round(float(v), 6) for v in m.peak()]
+    if out_file is not None:
+        t = (m.departure / m.departure.max().clamp_min(1e-12)).numpy()[:, None]
+        write_points(out_file, m.points.numpy(), (1 - t) * [0.7, 0.7, 0.7] + t * [1.0, 0.0, 0.0])
+    result = {"part": str(part), "score": m.score(), "peak": peak, "points": len(m.points)}
+    if as_json:
+        _emit_json(result | {"out": None if out_file is None else str(out_file)})
+        return
+    out.print(
+        f"{part}: score {m.score():.3f} (RMS radii), largest departure at {peak} (the part's frame), "
+        f"{len(m.points)} points" + ("" if out_file is None else f" → {out_file}")
+    )
+
+
 @import_app.command("gmnerf")
 def import_gmnerf_cmd(
     src: Path = typer.Argument(
