@@ -234,7 +234,7 @@ def test_anomaly_cli_fits_scores_and_refuses_bad_input(tmp_path, capsys):
                 "--defects",
                 "dent",
                 "--severities",
-                "1.5",
+                "3.5",
             ],
             "severity",
         ),

@@ -1,13 +1,14 @@
 """Where a part's surface departs from its nearest normals: the defect map.
 
-A field's surface is what it renders (`surface`): from `VIEWS` views on a sphere about its density
-centre, every pixel opaque past one half gives the point at its expected depth. Each normal is turned onto
-the part by the rotation and shift whose squashed densities overlap best (cosine over cubes about each
-density centre, `MAP_EXTENT` RMS radii wide, so shift and scale of a capture cancel): a coarse search over
-yaw and tilt, then local refinement. The departure is measured on the surfaces, both ways, in RMS radii
-of the part's density: a point of the part far from the surface of every one of its nearest normals is
-extra material (a burr), a point of the closest normal far from the part's surface is missing material (a
-notch, a hole). The map's peak locates the defect; the mean of its `TOP` largest departures scores it.
+A field's surface is what it renders (`Shape.surface`): from `VIEWS` views on a sphere about its density
+centre, every pixel opaque past one half whose depth is sharp gives the point at its expected depth. Each
+normal is turned onto the part by the rotation and shift whose squashed densities overlap best (cosine
+over cubes about each density centre, `MAP_EXTENT` RMS radii wide, so shift and scale of a capture
+cancel): a coarse search over yaw and tilt, then local refinement. The departure is measured on the
+surfaces, both ways, in RMS radii of the part's density: a point of the part far from the surface of every
+one of its nearest normals is extra material (a burr), a point of the closest normal far from the part's
+surface is missing material (a notch, a hole). The map's peak locates the defect; the mean of its `TOP`
+largest departures scores it.
 """
 
 from __future__ import annotations
@@ -88,17 +89,13 @@ def _blur(v: torch.Tensor, sigma: float = BLUR) -> torch.Tensor:
     return x[0, 0]
 
 
-def density_cube(
-    field: Field, res: int = MAP_RES, frame: tuple[torch.Tensor, float, torch.Tensor] | None = None
-) -> DensityCube:
-    """The field's squashed density on the cube about its density centre (or on ``frame``: a centre, half
-    side and rotation [3, 3] of cube coordinates), blurred by `BLUR` voxels."""
-    if frame is None:
-        _, _, centre, cov = moments(field)
-        frame = (centre, MAP_EXTENT * float(cov.trace().clamp(min=1e-12).sqrt()), torch.eye(3))
-    centre, half, rotation = frame
+def density_cube(field: Field, res: int = MAP_RES) -> DensityCube:
+    """The field's squashed density on the cube about its density centre, `MAP_EXTENT` RMS radii wide,
+    blurred by `BLUR` voxels."""
+    _, _, centre, cov = moments(field)
+    half = MAP_EXTENT * float(cov.trace().clamp(min=1e-12).sqrt())
     cube = DensityCube(torch.zeros(res, res, res), centre, half)
-    _, sigma = query_field(field, cube.points(cube_coords(res).reshape(-1, 3) @ rotation.T))
+    _, sigma = query_field(field, cube.points(cube_coords(res).reshape(-1, 3)))
     return DensityCube(_blur(squash(sigma).reshape(res, res, res)), centre, half)
 
 
@@ -265,6 +262,8 @@ def defect_map(part: Shape, normals: Sequence[Shape]) -> DefectMap:
     for normal in normals:
         to_part = part_frame(part.cube, normal.cube)
         theirs = to_part.apply(normal.surface(views.then(to_part.inverted()))).double().numpy()
+        if len(theirs) == 0:
+            raise InputError("a normal has no surface to map")
         extra = np.minimum(extra, _nearest(mine, theirs))
         gone = (theirs, _nearest(theirs, mine))
         if missing is None or _top(gone[1]) < _top(missing[1]):

@@ -94,8 +94,7 @@ def map_results(
     normals of other objects. The protocol's tables, the localisation of every defective part (hit rate
     and IoU per severity and defect) and the seconds per map."""
     rows = _rows(emb, items)
-    ref = [i for i, it in enumerate(rows) if is_reference(it, cfg)]
-    test = [i for i, it in enumerate(rows) if it.split == "test" and it.preset != cfg.reference]
+    ref, test = _split(rows, cfg)
     knn = KNNAnomaly(cfg.anomaly).fit(emb.vectors[ref], [rows[i].object for i in ref])
     _, nearest = knn.kneighbors(emb.vectors[test])
     shapes: dict[int, Shape] = {}  # each reference normal read once, however many parts it is near
@@ -179,15 +178,21 @@ def _rows(emb: Embeddings, items: list[Item]) -> list[Item]:
     return rows
 
 
+def _split(rows: list[Item], cfg: InspectionConfig) -> tuple[list[int], list[int]]:
+    """Rows of the reference normals and of the test parts outside the reference architecture."""
+    ref = [i for i, it in enumerate(rows) if is_reference(it, cfg)]
+    test = [i for i, it in enumerate(rows) if it.split == "test" and it.preset != cfg.reference]
+    if not test:
+        raise InputError(f"no test part outside the reference architecture {cfg.reference!r}")
+    return ref, test
+
+
 def inspection_results(emb: Embeddings, items: list[Item], cfg: InspectionConfig | None = None) -> dict:
     """Score every test part of ``items`` (the rows of ``emb``, matched by file) against the reference
     normals; the tables of the protocol and every test part's score."""
     cfg = cfg or InspectionConfig()
     rows = _rows(emb, items)
-    ref = [i for i, it in enumerate(rows) if is_reference(it, cfg)]
-    test = [i for i, it in enumerate(rows) if it.split == "test" and it.preset != cfg.reference]
-    if not test:
-        raise InputError(f"no test part outside the reference architecture {cfg.reference!r}")
+    ref, test = _split(rows, cfg)
     model = KNNAnomaly(cfg.anomaly).fit(emb.vectors[ref], [rows[i].object for i in ref])
     scores = model.score_samples(emb.vectors[test])
     return _tables([rows[i] for i in test], scores, model.threshold, cfg, len(ref))
