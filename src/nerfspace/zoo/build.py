@@ -189,19 +189,10 @@ def plan(cfg: ZooConfig, fit_cfg: FitConfig) -> dict:
                         }
                     )
     for src in cfg.sources:
-        objects.append(
-            {
-                "id": src.id,
-                "category": src.category,
-                "seed": derive_seed("object", cfg.seed, src.id),
-                "split": "test",
-                "source": src.path,
-                "kind": src.kind,
-                "digest": src.digest,
-                "frame": src.frame.to_dict(),
-                **({} if src.background is None else {"background": list(src.background)}),
-            }
-        )
+        d = src.to_dict()  # kind, digest, frame (and background) follow as the source records them
+        head = {"id": d.pop("id"), "category": d.pop("category")}
+        seed = derive_seed("object", cfg.seed, src.id)
+        objects.append({**head, "seed": seed, "split": "test", "source": d.pop("path"), **d})
     for obj in objects:
         presets = cfg.archs or (PRESETS if obj["split"] == "test" else SEEN)
         if obj["split"] == "test" and cfg.test_archs:
