@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+.venv/bin/pip install -q -e ".[dev,scale]"  # the optional engines are tested too
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # torch threads must not spin on a shared 2-core machine
 .venv/bin/python -m pytest "$@"
 if [ $# -eq 0 ]; then

@@ -5,10 +5,17 @@ from dataclasses import replace
 import pytest
 import torch
 
+from helpers import one_error_line, run
 from nerfspace import demo
 from nerfspace.archs import PRESETS
-from nerfspace.cli import main
-from nerfspace.embeddings import Embeddings, load_embeddings, save_embeddings
+from nerfspace.embeddings import (
+    SHARD_LIST,
+    Embeddings,
+    load_embeddings,
+    open_embeddings,
+    save_embeddings,
+    shard_file,
+)
 from nerfspace.errors import InputError
 from nerfspace.evaluation.classify import ClassifierConfig, EmbeddingClassifier
 from nerfspace.evaluation.evaluate import EvalConfig, evaluate_embeddings
@@ -18,12 +25,6 @@ from nerfspace.metrics import class_map, pair_recall
 from nerfspace.training.trainer import TrainConfig, train
 from nerfspace.zoo import ZooConfig, build_zoo, load_nerf
 from nerfspace.zoo.items import zoo_items
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,30 @@ def test_index_build_and_retrieve(trained, tmp_path, capsys):
         assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     code, out, _ = run(capsys, "retrieve", run_dir, "--query", query, "--gallery", zoo, "-k", "3")
     assert code == 0 and "car_0000" in out and "mlp_2l" in out
+
+    # the same gallery as a shard folder: the same rows, the same answers
+    shards, single = tmp_path / "sh", load_embeddings(emb_file)
+    embed_shards = ("embed", run_dir, zoo, "--out", shards, "--shard-rows", "7")
+    assert run(capsys, *embed_shards)[0] == 0
+    stored = open_embeddings(shards)
+    every = range(len(stored))
+    assert len(stored.shards) == -(-len(single.items) // 7) and stored.items(every) == single.items
+    assert torch.allclose(stored.vectors(every), single.vectors, atol=1e-6)
+    assert run(capsys, "index", "build", shards)[0] == 0 and (shards / "index.faiss").exists()
+    for gallery in (shards, shards / "index.faiss"):
+        code, out, err = run(capsys, "retrieve", run_dir, "--query", query, "--gallery", gallery, "--json")
+        assert code == 0, err
+        assert [h["file"] for h in json.loads(out)][:5] == [h["file"] for h in hits]
+
+    # a run cut short resumes: finished shards are kept, the missing one is embedded again, same bytes
+    first, stamp = shard_file(shards, 0), shard_file(shards, 0).stat().st_mtime_ns
+    (shards / SHARD_LIST).unlink()
+    shard_file(shards, 1).unlink()
+    assert run(capsys, *embed_shards)[0] == 0
+    assert first.stat().st_mtime_ns == stamp and open_embeddings(shards).source == stored.source
+    assert "--overwrite" in one_error_line(capsys, *embed_shards)  # complete: replaced only when asked
+    (shards / "notes.txt").write_text("mine")
+    assert "not embedding shards" in one_error_line(capsys, *embed_shards, "--overwrite")
 
 
 def test_bad_inputs_give_one_clear_line(trained, tmp_path, capsys):

@@ -65,8 +65,8 @@ def test_an_index_of_embeddings_that_changed_is_not_used(tmp_path):
     build_index_file(path)
     reversed_rows = torch.eye(6).flip(0)  # same shape, other content: the old index would answer wrongly
     save_embeddings(path, _emb(reversed_rows))
-    index, emb = load_gallery(path.with_suffix(".faiss"))
-    _, rows = index.search(emb.vectors[:1], 1)
+    index, stored = load_gallery(path.with_suffix(".faiss"))
+    _, rows = index.search(stored.vectors([0]), 1)
     assert rows[0, 0] == 0  # row 0 finds itself in the new embeddings
     (tmp_path / "g.faiss").write_bytes(b"garbage")  # neither is a damaged index file used
     with pytest.raises(InputError):

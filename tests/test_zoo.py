@@ -6,6 +6,7 @@ import torch
 import nerfspace.zoo.build as build_mod
 from nerfspace.archs import get_preset
 from nerfspace.errors import InputError
+from nerfspace.executors import Executor
 from nerfspace.locks import LOCK_NAME
 from nerfspace.shapes import make_object
 from nerfspace.zoo import NeRF, ZooConfig, build_zoo, fit, load_nerf, plan, save_nerf, zoo_info
@@ -148,7 +149,7 @@ def test_parallel_workers_write_the_same_zoo(tmp_path, tiny_fit):
     fit_cfg = replace(tiny_fit, batch=1)
     cfg = ZooConfig(classes=("rifle",), objects_per_class=2, archs=("hash",))
     build_zoo(tmp_path / "one", cfg, fit_cfg=fit_cfg)
-    build_zoo(tmp_path / "two", cfg, workers=2, fit_cfg=fit_cfg)
+    build_zoo(tmp_path / "two", cfg, Executor(workers=2), fit_cfg=fit_cfg)
     one, two = files(tmp_path / "one"), files(tmp_path / "two")
     assert one.keys() == two.keys() and len(one) == 3
     for name in one:

@@ -31,6 +31,7 @@ from nerfspace.evaluation.baselines import raw_weights_knn, render_then_classify
 from nerfspace.evaluation.evaluate import EvalConfig, evaluate, evaluate_embeddings
 from nerfspace.evaluation.field_features import FIELD_BASELINES, field_embeddings
 from nerfspace.evaluation.tables import write_overview
+from nerfspace.executors import Executor
 from nerfspace.report.html import write_report
 from nerfspace.training.trainer import train, train_config
 from nerfspace.zoo import ZooConfig, build_zoo
@@ -119,7 +120,9 @@ def _build_zoo(out: Path, cfg: BenchmarkConfig, track: str, timings: _Timings, s
     say(f"{track} zoo: 13 categories x {cfg.objects_per_class} objects, {cfg.fit_steps} steps -> {zoo}")
     before = len(list(zoo.glob("nerfs/*/*.safetensors")))
     t0 = time.perf_counter()
-    manifest = build_zoo(zoo, zoo_config(cfg, track), workers=cfg.workers, fit_cfg=benchmark_fit_config(cfg))
+    manifest = build_zoo(
+        zoo, zoo_config(cfg, track), Executor(workers=cfg.workers), fit_cfg=benchmark_fit_config(cfg)
+    )
     fitted = len(manifest["nerfs"]) - before
     if fitted:
         timings.add(f"{track}/zoo", time.perf_counter() - t0, nerfs=fitted)

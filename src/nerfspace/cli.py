@@ -23,6 +23,7 @@ from rich.table import Table
 
 from nerfspace.archs import PRESETS, SCALES, SEEN, get_preset, load_spec, parse_archs
 from nerfspace.errors import InputError, NerfspaceError, access_error
+from nerfspace.executors import Executor
 
 app = typer.Typer(
     add_completion=False,
@@ -85,7 +86,13 @@ def zoo_build(
     ),
     scale: str = typer.Option("small", help="small (CPU) or paper."),
     seed: int = typer.Option(0, help="Seed of objects, splits and fits."),
-    workers: int = typer.Option(1, help="Parallel worker processes."),
+    workers: int = typer.Option(1, help="Batches fitted at once (worker processes, or Ray tasks)."),
+    executor: str = typer.Option(
+        "local", help="local (worker processes) or ray (a Ray cluster; pip install 'nerfspace[scale]')."
+    ),
+    ray_address: str = typer.Option(
+        None, help="A running Ray cluster (host:port) for --executor ray; default: start a local one."
+    ),
     steps: int = typer.Option(None, help="Fitting steps per NeRF (default: the scale's setting)."),
     captures: str = typer.Option(
         "aligned",
@@ -134,18 +141,18 @@ def zoo_build(
         levels,
         defective_per_class if defect_names else 0,
     )
-    _build_and_report(out_dir, cfg, workers, steps, as_json)
+    _build_and_report(out_dir, cfg, Executor(executor, workers, ray_address), steps, as_json)
 
 
-def _build_and_report(out_dir: Path, cfg, workers: int, steps: int | None, as_json: bool | None) -> None:
+def _build_and_report(
+    out_dir: Path, cfg, executor: Executor, steps: int | None, as_json: bool | None
+) -> None:
     """Build (or resume) the zoo of ``cfg`` at ``out_dir`` with a progress bar, then print its summary
     (``as_json`` None: no summary)."""
     from dataclasses import replace
 
     from nerfspace.zoo import build_zoo, fit_config, zoo_info
 
-    if workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be >= 1, got {steps}")
     fit_cfg = fit_config(cfg.fit, cfg.scale)
@@ -160,7 +167,7 @@ def _build_and_report(out_dir: Path, cfg, workers: int, steps: int | None, as_js
         bar.update(task, completed=done, total=total)
 
     try:
-        build_zoo(out_dir, cfg, workers, progress=on_progress, fit_cfg=fit_cfg)
+        build_zoo(out_dir, cfg, executor, progress=on_progress, fit_cfg=fit_cfg)
     finally:
         bar.stop()
     if as_json is not None:
@@ -191,7 +198,13 @@ _CAPTURES = typer.Option(
 )
 _SCALE = typer.Option("small", help="small (CPU) or paper.")
 _SEED = typer.Option(0, help="Seed of captures and fits.")
-_WORKERS = typer.Option(1, help="Parallel worker processes.")
+_WORKERS = typer.Option(1, help="Batches fitted at once (worker processes, or Ray tasks).")
+_EXECUTOR = typer.Option(
+    "local", help="local (worker processes) or ray (a Ray cluster; pip install 'nerfspace[scale]')."
+)
+_RAY_ADDRESS = typer.Option(
+    None, help="A running Ray cluster (host:port) for --executor ray; default: start a local one."
+)
 _STEPS = typer.Option(None, help="Fitting steps per NeRF (default: the scale's setting).")
 _JSON_ZOO = typer.Option(False, "--json", help="Print the zoo summary as JSON.")
 
@@ -210,6 +223,8 @@ def fit_mesh(
     scale: str = _SCALE,
     seed: int = _SEED,
     workers: int = _WORKERS,
+    executor: str = _EXECUTOR,
+    ray_address: str = _RAY_ADDRESS,
     steps: int = _STEPS,
     as_json: bool = _JSON_ZOO,
 ) -> None:
@@ -236,6 +251,8 @@ def fit_images(
     scale: str = _SCALE,
     seed: int = _SEED,
     workers: int = _WORKERS,
+    executor: str = _EXECUTOR,
+    ray_address: str = _RAY_ADDRESS,
     steps: int = _STEPS,
     as_json: bool = _JSON_ZOO,
 ) -> None:
@@ -258,6 +275,8 @@ def import_splat(
     scale: str = _SCALE,
     seed: int = _SEED,
     workers: int = _WORKERS,
+    executor: str = _EXECUTOR,
+    ray_address: str = _RAY_ADDRESS,
     steps: int = _STEPS,
     as_json: bool = _JSON_ZOO,
 ) -> None:
@@ -282,6 +301,8 @@ def import_points(
     scale: str = _SCALE,
     seed: int = _SEED,
     workers: int = _WORKERS,
+    executor: str = _EXECUTOR,
+    ray_address: str = _RAY_ADDRESS,
     steps: int = _STEPS,
     as_json: bool = _JSON_ZOO,
 ) -> None:
@@ -318,7 +339,8 @@ def _fit_files(kind: str, o: dict) -> None:
         ),
     )
     if out_path.suffix != ".safetensors":
-        _build_and_report(out_path, cfg, o["workers"], o["steps"], o["as_json"])
+        executor = Executor(o["executor"], o["workers"], o["ray_address"])
+        _build_and_report(out_path, cfg, executor, o["steps"], o["as_json"])
         return
     if len(cfg.sources) != 1 or len(names) != 1:
         raise InputError(
@@ -326,7 +348,7 @@ def _fit_files(kind: str, o: dict) -> None:
         )
     _check_output(out_path, o["inputs"], overwrite=False)
     with tempfile.TemporaryDirectory(prefix=".nerfspace-", dir=out_path.parent) as tmp:
-        _build_and_report(Path(tmp) / "zoo", cfg, 1, o["steps"], as_json=None)
+        _build_and_report(Path(tmp) / "zoo", cfg, Executor(), o["steps"], as_json=None)
         built = Path(tmp) / "zoo" / "nerfs" / names[0] / f"{cfg.sources[0].id}.safetensors"
         shutil.move(built, out_path)  # a rename within one folder: atomic
     meta = read_metadata(out_path)
@@ -530,29 +552,62 @@ def train(
 def embed(
     checkpoint: Path = typer.Argument(..., metavar="RUN_OR_CKPT"),
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Zoo folders and/or NeRF files."),
-    out_file: Path = typer.Option(..., "--out", help="Embeddings file (.safetensors)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    out_file: Path = typer.Option(
+        ..., "--out", help="Embeddings file (.safetensors), or a shard folder with --shard-rows."
+    ),
+    shard_rows: int | None = typer.Option(
+        None,
+        "--shard-rows",
+        help="Write a folder of shards of this many rows, each as it is done (resumable): for galleries "
+        "too large for one array.",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file or folder."),
 ) -> None:
     """Embed NeRFs with a trained encoder; writes embeddings with object, category, architecture, split."""
     from nerfspace.embeddings import save_embeddings
     from nerfspace.inference import Encoder
 
-    _check_output(out_file, [checkpoint, *inputs], overwrite)
-    bar, task = _progress(), None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            bar.start()
-            task = bar.add_task("embedding NeRFs", total=total)
-        bar.update(task, completed=done, total=total)
-
+    if shard_rows is None:
+        _check_output(out_file, [checkpoint, *inputs], overwrite)
+    else:
+        _check_shard_output(out_file, [checkpoint, *inputs], overwrite)
+    bar = _progress()
     try:
-        emb = Encoder.load(checkpoint).embed(inputs, progress=on_progress)
+        encoder = Encoder.load(checkpoint)
+        on_progress = _bar_callback(bar, "embedding NeRFs")
+        if shard_rows is None:
+            emb = encoder.embed(inputs, progress=on_progress)
+        else:
+            stored = encoder.embed_shards(inputs, out_file, shard_rows, progress=on_progress)
     finally:
         bar.stop()
-    save_embeddings(out_file, emb)
-    out.print(f"{len(emb.items)} embeddings of size {emb.vectors.shape[1]} → {out_file}")
+    if shard_rows is None:
+        save_embeddings(out_file, emb)
+        out.print(f"{len(emb.items)} embeddings of size {emb.vectors.shape[1]} → {out_file}")
+    else:
+        out.print(
+            f"{len(stored)} embeddings of size {stored.dim} in {len(stored.shards)} shards → {out_file}"
+        )
+
+
+def _check_shard_output(folder: Path, inputs: list[Path], overwrite: bool) -> None:
+    """A shard folder is written only if new, cut short (shards and no shard list: resumed), or complete
+    with ``--overwrite``; never over a folder holding anything else."""
+    from nerfspace.atomic import TEMP_PREFIX
+    from nerfspace.embeddings import SHARD_LIST, SHARD_NAME
+
+    _check_output(folder, inputs, overwrite=True, folder=True)
+    if not folder.is_dir():
+        return
+    names = [p.name for p in folder.iterdir()]
+    ours = {SHARD_LIST, "index.faiss"}
+    foreign = [n for n in names if not (n in ours or SHARD_NAME.match(n) or n.startswith(TEMP_PREFIX))]
+    if foreign:
+        raise InputError(
+            f"{folder}: holds files that are not embedding shards ({foreign[0]}); write elsewhere"
+        )
+    if SHARD_LIST in names and not overwrite:
+        raise InputError(f"{folder}: holds complete embeddings; pass --overwrite to replace them")
 
 
 @app.command()
@@ -946,7 +1001,7 @@ def retrieve(
     run: Path = typer.Argument(..., metavar="RUN_OR_CKPT", help="A run folder or checkpoint file."),
     query: Path = typer.Option(..., "--query", help="A NeRF file."),
     gallery: Path = typer.Option(
-        ..., "--gallery", help="A zoo, or an embeddings/index file of RUN's encoder."
+        ..., "--gallery", help="A zoo, or an embeddings file, shard folder or index file of RUN's encoder."
     ),
     k: int = typer.Option(10, "-k", help="How many results."),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as JSON."),
@@ -966,13 +1021,42 @@ def retrieve(
 
 @index_app.command("build")
 def index_build(
-    embeddings: Path = typer.Argument(..., metavar="EMB", help="An embeddings file (nerfspace embed)."),
+    embeddings: Path = typer.Argument(
+        ..., metavar="EMB", help="An embeddings file or shard folder (nerfspace embed)."
+    ),
+    factory: str | None = typer.Option(
+        None,
+        "--factory",
+        help="A FAISS factory string (Flat, IVF4096,Flat, IVF4096,PQ32, HNSW32, ...); default: Flat up to "
+        "100,000 rows, else IVF with about 4 sqrt(rows) lists.",
+    ),
+    target_recall: float = typer.Option(
+        0.95, "--target-recall", help="Raise nprobe / efSearch until recall@10 of exact search reaches this."
+    ),
+    queries: int = typer.Option(1000, "--queries", help="Gallery rows drawn to measure recall."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the training sample and the recall queries."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build's report as JSON."),
 ) -> None:
-    """Build a FAISS index of an embeddings file and store it beside it (EMB.faiss)."""
-    from nerfspace.evaluation.retrieval import build_index_file
+    """Build a FAISS index of stored embeddings (trained on a sample, tuned to a recall of exact search)
+    and store it with them (EMB.faiss beside a file, DIR/index.faiss in a shard folder)."""
+    from nerfspace.evaluation.retrieval import IndexConfig, build_index_file
 
-    path = build_index_file(embeddings)
-    out.print(f"index → {path}")
+    path, report = build_index_file(embeddings, IndexConfig(factory, target_recall, queries, seed))
+    if as_json:
+        _emit_json({"index": str(path), **report.to_dict()})
+        return
+    knob = f", {report.parameter} {report.value}" if report.parameter else ""
+    out.print(
+        f"{report.factory} over {report.rows:,} rows of {report.dim} "
+        f"(trained on {report.trained_on:,}{knob}): recall@10 of exact search {report.recall:.3f} "
+        f"on {report.queries} queries; "
+        f"{report.seconds:.1f} s, {report.bytes / 2**20:.1f} MiB → {path}"
+    )
+    if report.recall < target_recall:
+        console.print(
+            f"warning: recall stays below the target {target_recall} even at the search knob's end; "
+            "a finer factory (more PQ bytes, full vectors) reaches further"
+        )
 
 
 @app.command()

@@ -1,13 +1,16 @@
 """A FAISS cosine index over a gallery of embeddings, and its file.
 
 An index file (``EMB.faiss``) is stored beside the embeddings file it was built from (``EMB.safetensors``),
-which names its rows (object, category, preset) and the encoder that produced them. The index file starts
-with a line naming the sha256 of that embeddings file; an index whose embeddings changed since (or of an
-older version, without the line) is not used: the gallery is indexed anew in memory.
+which names its rows (object, category, preset) and the encoder that produced them; a shard folder keeps
+its index inside (``DIR/index.faiss``). The index file starts with a line naming the content hash of those
+embeddings; an index whose embeddings changed since (or of an older version, without the line) is not
+used: the gallery is indexed anew in memory. Any FAISS factory string makes the index (cosine: inner
+product on unit vectors); its search knob (``nprobe``, ``efSearch``) is stored with it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import faiss
@@ -18,6 +21,7 @@ from nerfspace.atomic import atomic_write_bytes
 from nerfspace.errors import InputError
 
 IVF_ABOVE = 100_000  # galleries larger than this get an inverted-file index (approximate), smaller a flat one
+DEFAULT_NPROBE = 16  # lists an IVF index scans until tuned (`nerfspace index build` tunes it)
 INDEX_SUFFIX = ".faiss"
 INDEX_FORMAT = "nerfspace-faiss/1"
 
@@ -35,18 +39,52 @@ class EmbeddingIndex:
         self.index = index
 
     @classmethod
-    def build(cls, vectors: torch.Tensor | np.ndarray) -> EmbeddingIndex:
+    def create(cls, dim: int, factory: str) -> EmbeddingIndex:
+        """An empty cosine index made by a FAISS factory string ("Flat", "IVF4096,Flat", "HNSW32", ...)."""
+        try:
+            return cls(faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT))
+        except RuntimeError as e:
+            why = re.sub(r"^Error in .* at \S+:\d+: ", "", str(e).strip().splitlines()[-1])[:200]
+            raise InputError(f"FAISS refuses the factory string {factory[:100]!r}: {why}") from e
+
+    @classmethod
+    def build(cls, vectors: torch.Tensor | np.ndarray, factory: str | None = None) -> EmbeddingIndex:
+        """An index of ``vectors`` (trained on all of them where the index needs training)."""
         x = unit(vectors)
-        n, d = x.shape
-        if n > IVF_ABOVE:
-            lists = int(4 * np.sqrt(n))
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, lists, faiss.METRIC_INNER_PRODUCT)
-            index.train(x)
-            index.nprobe = 16
-        else:
-            index = faiss.IndexFlatIP(d)
+        index = cls.create(x.shape[1], factory or default_factory(len(x)))
+        index.train(x)
         index.add(x)
-        return cls(index)
+        return index
+
+    @property
+    def ivf_lists(self) -> int | None:
+        """The inverted lists of an IVF index (None for others)."""
+        ivf = faiss.try_extract_index_ivf(self.index)
+        return None if ivf is None else ivf.nlist
+
+    def train(self, sample: torch.Tensor | np.ndarray) -> None:
+        if not self.index.is_trained:
+            x = unit(sample)
+            if self.ivf_lists and len(x) < self.ivf_lists:
+                raise InputError(f"{len(x)} rows cannot train an index of {self.ivf_lists} lists")
+            self.index.train(x)
+            if self.ivf_lists:
+                self.set_search_parameter(min(DEFAULT_NPROBE, self.ivf_lists))
+
+    def add(self, vectors: torch.Tensor | np.ndarray) -> None:
+        self.index.add(unit(vectors))
+
+    @property
+    def search_parameter(self) -> str | None:
+        """The knob trading speed for recall: ``nprobe`` (IVF), ``efSearch`` (HNSW), None (exact, or none)."""
+        if self.ivf_lists:
+            return "nprobe"
+        if isinstance(faiss.downcast_index(self.index), faiss.IndexHNSW):
+            return "efSearch"
+        return None
+
+    def set_search_parameter(self, value: int) -> None:
+        faiss.ParameterSpace().set_index_parameter(self.index, self.search_parameter, value)
 
     @property
     def size(self) -> int:
@@ -86,5 +124,17 @@ class EmbeddingIndex:
             raise InputError(f"{path}: not a readable FAISS index ({e})") from e
 
 
-def index_path(embeddings_file: Path) -> Path:
-    return Path(embeddings_file).with_suffix(INDEX_SUFFIX)
+def default_factory(rows: int) -> str:
+    """Exact search up to `IVF_ABOVE` rows; beyond, an inverted file of about 4 sqrt(rows) lists (a power
+    of two) over full vectors."""
+    if rows <= IVF_ABOVE:
+        return "Flat"
+    return f"IVF{2 ** round(np.log2(4 * np.sqrt(rows)))},Flat"
+
+
+def index_path(embeddings: Path) -> Path:
+    """Where the index of an embeddings file (``EMB.faiss``) or a shard folder (``DIR/index.faiss``) lives."""
+    embeddings = Path(embeddings)
+    return (
+        embeddings / f"index{INDEX_SUFFIX}" if embeddings.is_dir() else embeddings.with_suffix(INDEX_SUFFIX)
+    )

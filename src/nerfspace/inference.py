@@ -14,7 +14,16 @@ import torch
 
 from nerfspace.cache import file_hash
 from nerfspace.checkpoint import load_into, load_weights, resolve_checkpoint
-from nerfspace.embeddings import Embeddings
+from nerfspace.embeddings import (
+    SHARD_LIST,
+    Embeddings,
+    StoredEmbeddings,
+    open_embeddings,
+    save_embeddings,
+    shard_file,
+    shard_holds,
+    write_shard_list,
+)
 from nerfspace.encoders import ComposedEncoder, Composition
 from nerfspace.encoders.inputs import cached_inputs, collate, field_inputs, nerf_inputs
 from nerfspace.errors import InputError
@@ -61,26 +70,64 @@ class Encoder:
         for encoders whose parts read only the field (`field`, `invariant`)."""
         return self.module(collate([field_inputs(f, self.composition.needs) for f in fields]))
 
-    @torch.no_grad()
     def embed(
         self, inputs: Sequence[Path], batch_size: int = 32, progress: Callable[[int, int], None] | None = None
     ) -> Embeddings:
         """Embed every NeRF of ``inputs``: zoo folders (their inputs cached in the zoo) and NeRF files."""
         todo = self._sources(inputs)
+        return self._embed(todo, batch_size, lambda done: progress and progress(done, len(todo)))
+
+    def embed_shards(
+        self,
+        inputs: Sequence[Path],
+        folder: Path,
+        rows: int,
+        batch_size: int = 32,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StoredEmbeddings:
+        """Embed every NeRF of ``inputs`` into a shard folder of ``rows`` rows per shard, each written as
+        it is done; a shard already there with the same items by this encoder is kept (resume)."""
+        if rows < 1:
+            raise InputError(f"--shard-rows must be at least 1, got {rows}")
+        todo = self._sources(inputs)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / SHARD_LIST).unlink(missing_ok=True)  # incomplete until every shard is written
+        shards = []
+        for i, start in enumerate(range(0, len(todo), rows)):
+            part, file = todo[start : start + rows], shard_file(folder, i)
+            items = [item for item, _ in part]
+            if not shard_holds(file, items, self.checkpoint):
+                save_embeddings(
+                    file,
+                    self._embed(
+                        part,
+                        batch_size,
+                        lambda done, start=start: progress and progress(start + done, len(todo)),
+                    ),
+                )
+            elif progress:
+                progress(start + len(part), len(todo))
+            shards.append((file, len(part)))
+        write_shard_list(folder, shards, self.composition.to_dict(), self.checkpoint)
+        return open_embeddings(folder)
+
+    @torch.no_grad()
+    def _embed(
+        self, todo: list[tuple[dict, Callable[[], dict]]], batch_size: int, done: Callable[[int], None]
+    ) -> Embeddings:
         vectors = []
         for i in range(0, len(todo), batch_size):
             vectors.append(self.module(collate([make() for _, make in todo[i : i + batch_size]])))
-            if progress:
-                progress(min(i + batch_size, len(todo)), len(todo))
+            done(min(i + batch_size, len(todo)))
         return Embeddings(
             torch.cat(vectors), [t[0] for t in todo], self.composition.to_dict(), self.checkpoint
         )
 
-    def check(self, emb: Embeddings, source: Path) -> None:
-        """Refuse embeddings that another encoder made."""
-        if emb.checkpoint != self.checkpoint:
+    def check(self, checkpoint: str, source: Path) -> None:
+        """Refuse embeddings that another encoder made (``checkpoint``: the one they record)."""
+        if checkpoint != self.checkpoint:
             raise InputError(
-                f"{source}: embeddings come from another encoder (checkpoint {emb.checkpoint[:12]}), not "
+                f"{source}: embeddings come from another encoder (checkpoint {checkpoint[:12]}), not "
                 f"{self.path}'s ({self.checkpoint[:12]}); embed them with this encoder"
             )
 

@@ -27,7 +27,7 @@ def pair_recall(
         if not queries:
             continue
         kmax = min(max(ks), len(gallery))
-        _, rows = EmbeddingIndex.build(vectors[gallery]).search(vectors[queries], kmax)
+        _, rows = EmbeddingIndex.build(vectors[gallery], "Flat").search(vectors[queries], kmax)
         hit = gallery_objects[rows] == np.array([objects[i] for i in queries], dtype=object)[:, None]
         out[(a, b)] = {k: float(hit[:, : min(k, kmax)].any(1).mean()) for k in ks}
     return out

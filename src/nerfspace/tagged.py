@@ -25,13 +25,15 @@ def write_tagged(path: Path, tensors: dict[str, torch.Tensor], fmt: str, meta: d
     atomic_write_bytes(Path(path), blob)
 
 
-def read_tagged(path: Path, fmt: str | tuple[str, ...], what: str) -> tuple[dict[str, torch.Tensor], dict]:
+def read_tagged(
+    path: Path, fmt: str | tuple[str, ...], what: str, with_tensors: bool = True
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors and metadata of a file of format ``fmt`` (or one of several); one clear error (naming
-    ``what``) otherwise."""
+    ``what``) otherwise. ``with_tensors=False`` reads the metadata only (the tensors dict is empty)."""
     try:
         with safe_open(path, framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError) as e:
         raise InputError(f"{path}: not a readable {what} ({e})") from e
     formats = (fmt,) if isinstance(fmt, str) else fmt

@@ -150,9 +150,7 @@ class NearestClassMean:
 Classifier = EmbeddingClassifier | NearestClassMean
 
 
-def fit_classifier(
-    x: torch.Tensor, y: Sequence[str], config: ClassifierConfig | None = None
-) -> Classifier:
+def fit_classifier(x: torch.Tensor, y: Sequence[str], config: ClassifierConfig | None = None) -> Classifier:
     """The protocol's MLP when every class has `MLP_MIN_PER_CLASS` labelled examples or more, else the
     nearest class mean; at least two classes."""
     counts = {c: list(y).count(c) for c in set(y)}

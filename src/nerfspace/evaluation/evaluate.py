@@ -47,7 +47,7 @@ def embeddings_for(
     source = Path(source)
     if source.is_file():
         emb = load_embeddings(source)
-        encoder.check(emb, source)
+        encoder.check(emb.checkpoint, source)
         return emb
     return encoder.embed([source], progress=progress)
 
@@ -145,7 +145,7 @@ def examples(emb: Embeddings, cfg: EvalConfig, k: int = 5) -> list[dict]:
     if not gallery:
         return []
     step = max(1, len(queries) // cfg.examples)
-    index = EmbeddingIndex.build(emb.vectors[gallery])
+    index = EmbeddingIndex.build(emb.vectors[gallery], "Flat")
     out = []
     for q in queries[::step][: cfg.examples]:
         scores, rows = index.search(emb.vectors[q : q + 1], min(k, index.size))

@@ -13,13 +13,8 @@ seed, so the zoo does not depend on how the work was split.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import multiprocessing
-import os
-import signal
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +23,7 @@ import torch
 from nerfspace.archs import PRESETS, SCALES, SEEN, ArchSpec, get_preset
 from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
 from nerfspace.errors import FileFormatError, InputError, ZooError, access_error
+from nerfspace.executors import Executor
 from nerfspace.locks import LOCK_NAME, folder_lock
 from nerfspace.seeding import derive_seed
 from nerfspace.shapes import CATEGORIES, make_object
@@ -346,8 +342,8 @@ def _fit_batch(
     fit_cfg: FitConfig,
     threads: int,
 ) -> None:
-    """Fit one batch of NeRFs of one architecture and write those not yet written (runs in a worker
-    process or inline)."""
+    """Fit one batch of NeRFs of one architecture and write those not yet written (a task of an
+    `Executor`: run twice, it writes nothing new)."""
     torch.set_num_threads(threads)
     spec = cfg.spec(preset)
     objs = [planned_object(objects[j["object"]]) for j in jobs]
@@ -386,28 +382,15 @@ def _fit_batch(
         save_nerf(path, nerf)
 
 
-PR_SET_PDEATHSIG = 1  # Linux prctl option: a signal the kernel sends a process when its parent dies
-
-
-def _die_with_parent(parent: int) -> None:
-    """Worker initializer: on Linux the kernel kills this worker when the build process dies, so a killed
-    build leaves no worker fitting and writing into the folder it no longer locks."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: workers end with their current batch
-        pass
-    if os.getppid() != parent:  # the build died before the line above took effect
-        os._exit(1)
-
-
 def build_zoo(
     out: Path,
     cfg: ZooConfig,
-    workers: int = 1,
+    executor: Executor = Executor(),
     progress: Callable[[int, int], None] | None = None,
     fit_cfg: FitConfig | None = None,
 ) -> dict:
-    """Build (or resume) the zoo at ``out``. ``progress(done, total)`` is called as NeRFs finish.
+    """Build (or resume) the zoo at ``out``, its batches run by ``executor`` (inline by default; the files
+    do not depend on it). ``progress(done, total)`` is called as NeRFs finish.
     ``fit_cfg`` defaults to the settings of the zoo's scale and fit mode. Returns the manifest. The
     folder is locked while building: a second build of it is refused until this one ends."""
     out = Path(out)
@@ -419,11 +402,15 @@ def build_zoo(
     if out.is_dir() and not (out / MANIFEST).exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
         raise InputError(f"{out}: folder is not empty and holds no zoo")  # checked before the lock is made
     with folder_lock(out):
-        return _build(out, cfg, workers, progress, fit_cfg)
+        return _build(out, cfg, executor, progress, fit_cfg)
 
 
 def _build(
-    out: Path, cfg: ZooConfig, workers: int, progress: Callable[[int, int], None] | None, fit_cfg: FitConfig
+    out: Path,
+    cfg: ZooConfig,
+    executor: Executor,
+    progress: Callable[[int, int], None] | None,
+    fit_cfg: FitConfig,
 ) -> dict:
     manifest = _prepare(out, cfg, fit_cfg)
     batch = fit_cfg.batch
@@ -440,23 +427,11 @@ def _build(
     objects = {o["id"]: o for o in manifest["objects"]}
     if progress:
         progress(done, total)
-    cores = os.cpu_count() or 1
-    args = [(str(out), p, jobs, objects, cfg, fit_cfg) for p, jobs, _ in batches]
-    if workers <= 1:
-        for a, (_, _, missing) in zip(args, batches, strict=True):
-            _fit_batch(*a, threads=torch.get_num_threads())
-            done += missing
-            if progress:
-                progress(done, total)
-    else:
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, spawn, _die_with_parent, (os.getpid(),)) as pool:
-            futures = [pool.submit(_fit_batch, *a, threads=max(1, cores // workers)) for a in args]
-            for (_, _, missing), f in zip(batches, futures, strict=True):
-                f.result()
-                done += missing
-                if progress:
-                    progress(done, total)
+    tasks = [(str(out), p, jobs, objects, cfg, fit_cfg) for p, jobs, _ in batches]
+    for i in executor.run(_fit_batch, tasks):
+        done += batches[i][2]
+        if progress:
+            progress(done, total)
     manifest["complete"] = True
     atomic_write_json(out / MANIFEST, manifest)
     return manifest
