@@ -2,7 +2,7 @@
 
 python benchmarks/scale_out.py [--repeats 2] [--steps 150] [--out runs/scale_out]
 
-One zoo (2 categories x 4 objects, 4 architectures, 24 NeRFs in batches of 2: 12 tasks) built from nothing
+One zoo (2 categories x 4 objects, 4 architectures: 32 NeRFs in batches of 2, 16 tasks) built from nothing
 in a fresh process per run, whole-process wall time: local and Ray executors at 1 and 2 workers, one
 thread per worker (so 2 workers use both cores and 1 worker one of them). Runs alternate between the
 settings in every repeat so that drift of the machine's speed falls on all of them; the ratio of each

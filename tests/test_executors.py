@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tests.test_crash_safety import start
 
-from helpers import one_error_line
+from helpers import one_error_line, run
 from nerfspace.errors import InputError
 from nerfspace.executors import Executor
 
@@ -79,3 +79,21 @@ def test_ray_writes_the_local_bytes_even_when_a_worker_is_killed(tmp_path):
     assert proc.returncode == 0, err.decode()[-2000:]  # the killed worker's task ran again
     local, ray = _bytes(tmp_path / "local"), _bytes(tmp_path / "ray")
     assert len(local) == 8 and ray == local
+
+
+def test_ray_embeds_the_local_shard_bytes(tmp_path, capsys):
+    pytest.importorskip("ray")
+    from nerfspace.demo import shipped
+
+    s = next(s for s in shipped() if s.track == "independent")
+    embed = ("embed", s.encoder, s.zoo, "--shard-rows", "200", "--workers", "2")
+    assert run(capsys, *embed, "--out", tmp_path / "local")[0] == 0
+    assert run(capsys, *embed, "--out", tmp_path / "ray", "--executor", "ray")[0] == 0
+    shards = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert len(shards) == 5  # 676 rows: 4 shards and the list
+    for name in shards:
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    err = one_error_line(
+        capsys, "embed", s.encoder, s.zoo, "--out", tmp_path / "e.safetensors", "--workers", "2"
+    )
+    assert "--shard-rows" in err

@@ -193,3 +193,44 @@ def test_embedding_bad_nerf_files_fails_with_one_line(zoo, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and reason in err[0] and str(bad) in err[0]
         assert not out.exists()
+
+
+def _losses(run) -> list[dict]:
+    with open(run / "log.csv") as f:
+        return [{k: float(r[k]) for k in ("loss", "l_rec", "l_con")} for r in csv.DictReader(f)]
+
+
+def _torchrun(*args) -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run(
+        [*cmd, "-m", "nerfspace", "train", *map(str, args)], capture_output=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+
+
+def test_torchrun_on_two_processes_follows_the_single_process_loss_curve_and_resumes(zoo, tmp_path):
+    first, then = ("--loss", "l_rec_con", "--lr", "3e-3", "--epochs", "3"), ("--epochs", "6", "--resume")
+    for part in (first, (*first, *then)):  # 3 epochs, then resumed to 6: in one process, and under torchrun
+        assert main(["train", str(zoo), "--out", str(tmp_path / "one"), *part]) == 0
+        _torchrun(zoo, "--out", tmp_path / "two", *part)
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(one) == len(two) == 6  # the same steps: each rank encodes half of each step's 8 NeRFs
+    for a, b in zip(one, two, strict=True):
+        assert all(b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-6) for k in a), (a, b)
+    assert (tmp_path / "two" / "checkpoints" / "best.safetensors").exists()
+
+
+def test_ranks_share_every_nerf_of_a_step_once_and_too_many_are_refused(zoo, tmp_path, monkeypatch):
+    from nerfspace.training import distributed
+    from nerfspace.training.distributed import Ranks
+
+    for n, world in ((8, 2), (7, 3), (2, 4)):
+        shares = [range(n)[Ranks(r, world).share(n)] for r in range(world)]
+        assert [i for s in shares for i in s] == list(range(n))
+    monkeypatch.setattr(distributed, "start", lambda device: Ranks(0, 9))
+    with pytest.raises(InputError, match="at most 8"):
+        train(zoo, tmp_path / "run", TrainConfig(loss="l_con", epochs=1))
+    assert not (tmp_path / "run").exists()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -533,6 +534,8 @@ def train(
         summary = run_training(zoo, out_dir, cfg, resume=resume, progress=on_progress)
     finally:
         bar.stop()
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return
     if as_json:
         _emit_json(summary)
         return
@@ -562,12 +565,18 @@ def embed(
         "too large for one array.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file or folder."),
+    workers: int = typer.Option(1, help="Shards embedded at once (with --shard-rows)."),
+    executor: str = _EXECUTOR,
+    ray_address: str = _RAY_ADDRESS,
 ) -> None:
     """Embed NeRFs with a trained encoder; writes embeddings with object, category, architecture, split."""
     from nerfspace.embeddings import save_embeddings
     from nerfspace.inference import Encoder
 
+    tasks = Executor(executor, workers, ray_address)
     if shard_rows is None:
+        if tasks != Executor():
+            raise InputError("--executor and --workers run one shard per task: give --shard-rows")
         _check_output(out_file, [checkpoint, *inputs], overwrite)
     else:
         _check_shard_output(out_file, [checkpoint, *inputs], overwrite)
@@ -578,7 +587,7 @@ def embed(
         if shard_rows is None:
             emb = encoder.embed(inputs, progress=on_progress)
         else:
-            stored = encoder.embed_shards(inputs, out_file, shard_rows, progress=on_progress)
+            stored = encoder.embed_shards(inputs, out_file, shard_rows, progress=on_progress, executor=tasks)
     finally:
         bar.stop()
     if shard_rows is None:

@@ -29,7 +29,7 @@ class Executor:
     kind: str = "local"
     workers: int = 1  # tasks at once here (processes, or a local Ray cluster's tasks)
     address: str | None = None  # a running Ray cluster ("host:port"), whose CPUs set how many run at once
-    threads: int | None = None  # torch threads (and Ray CPUs) per task; None: this machine's cores / workers
+    threads: int | None = None  # torch threads (and Ray CPUs) per task; None: see `task_threads`
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTORS:
@@ -48,7 +48,11 @@ class Executor:
 
     @property
     def task_threads(self) -> int:
-        return self.threads or max(1, (os.cpu_count() or 1) // self.workers)
+        """Given, or one on a Ray cluster (it runs as many tasks as it has CPUs), or this machine's cores
+        shared by the tasks that run at once."""
+        if self.threads or self.address:
+            return self.threads or 1
+        return max(1, (os.cpu_count() or 1) // self.workers)
 
     def run(self, fn: Callable, tasks: Sequence[tuple]) -> Iterator[int]:
         """Run ``fn(*task, threads=self.task_threads)`` for every task; yield each task's index as it ends. A

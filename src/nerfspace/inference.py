@@ -27,6 +27,7 @@ from nerfspace.embeddings import (
 from nerfspace.encoders import ComposedEncoder, Composition
 from nerfspace.encoders.inputs import cached_inputs, collate, field_inputs, nerf_inputs
 from nerfspace.errors import InputError
+from nerfspace.executors import Executor
 from nerfspace.probe import Field
 from nerfspace.zoo.items import zoo_items
 from nerfspace.zoo.storage import NeRF, load_nerf
@@ -84,30 +85,28 @@ class Encoder:
         rows: int,
         batch_size: int = 32,
         progress: Callable[[int, int], None] | None = None,
+        executor: Executor = Executor(),
     ) -> StoredEmbeddings:
-        """Embed every NeRF of ``inputs`` into a shard folder of ``rows`` rows per shard, each written as
-        it is done; a shard already there with the same items by this encoder is kept (resume)."""
+        """Embed every NeRF of ``inputs`` into a shard folder of ``rows`` rows per shard, one task of
+        ``executor`` per shard, each written as it is done; a shard already there with the same items by
+        this encoder is kept (resume). The shards' bytes do not depend on the executor."""
         if rows < 1:
             raise InputError(f"--shard-rows must be at least 1, got {rows}")
         todo = self._sources(inputs)
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / SHARD_LIST).unlink(missing_ok=True)  # incomplete until every shard is written
-        shards = []
-        for i, start in enumerate(range(0, len(todo), rows)):
-            part, file = todo[start : start + rows], shard_file(folder, i)
-            items = [item for item, _ in part]
-            if not shard_holds(file, items, self.checkpoint):
-                save_embeddings(
-                    file,
-                    self._embed(
-                        part,
-                        batch_size,
-                        lambda done, start=start: progress and progress(start + done, len(todo)),
-                    ),
-                )
-            elif progress:
-                progress(start + len(part), len(todo))
-            shards.append((file, len(part)))
+        parts = [todo[start : start + rows] for start in range(0, len(todo), rows)]
+        shards = [(shard_file(folder, i), len(part)) for i, part in enumerate(parts)]
+        tasks, done = [], 0
+        for (file, n), part in zip(shards, parts, strict=True):
+            if shard_holds(file, [item for item, _ in part], self.checkpoint):
+                done += n
+            else:
+                tasks.append((str(self.path), self.checkpoint, part, str(file), batch_size))
+        for i in executor.run(_embed_shard, tasks):
+            done += len(tasks[i][2])
+            if progress:
+                progress(done, len(todo))
         write_shard_list(folder, shards, self.composition.to_dict(), self.checkpoint)
         return open_embeddings(folder)
 
@@ -171,3 +170,20 @@ class Encoder:
         if not out:
             raise InputError("nothing to embed")
         return out
+
+
+def _embed_shard(
+    checkpoint: str,
+    digest: str,
+    part: list[tuple[dict, Callable[[], dict]]],
+    file: str,
+    batch_size: int,
+    threads: int,
+) -> None:
+    """One shard of `Encoder.embed_shards` (an `Executor` task): the encoder loaded here, its rows
+    embedded and written; refused if the checkpoint changed since the command began."""
+    torch.set_num_threads(threads)
+    encoder = Encoder.load(Path(checkpoint))
+    if encoder.checkpoint != digest:
+        raise InputError(f"{checkpoint}: changed while embedding; run the command again")
+    save_embeddings(Path(file), encoder._embed(part, batch_size, lambda done: None))

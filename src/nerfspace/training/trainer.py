@@ -10,6 +10,7 @@ of one category, whatever the loss.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from nerfspace.archs import SCENE_BOX, SEEN
 from nerfspace.atomic import atomic_write_bytes, atomic_write_json, sweep_temps
@@ -34,7 +36,9 @@ from nerfspace.losses import CONTRASTIVE_WEIGHT, LOSSES, SigLIP, rendering_loss
 from nerfspace.metrics import mean_recall, pair_recall
 from nerfspace.render import cell_centers, render_rays
 from nerfspace.seeding import derive_seed
+from nerfspace.training import distributed
 from nerfspace.training.data import ZooCache
+from nerfspace.training.distributed import Ranks
 from nerfspace.zoo.fitting import psnr
 from nerfspace.zoo.items import Item, zoo_items
 
@@ -194,12 +198,25 @@ def _rendering_batch(cache: ZooCache, items: list[Item], cfg: TrainConfig, gen: 
 
 
 def compute_loss(
-    model: Model, cache: ZooCache, members: list[tuple[int, Item]], cfg: TrainConfig, gen: torch.Generator
+    model: Model,
+    cache: ZooCache,
+    members: list[tuple[int, Item]],
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    ranks: Ranks = Ranks(),
+    encoder: nn.Module | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss and its parts for one batch of (object index, item)."""
+    """Total loss and its parts for one batch of (object index, item). Under torchrun each rank encodes
+    its share of the batch with ``encoder`` (the DDP-wrapped encoder) and gathers the others'."""
     items = [it for _, it in members]
     views = torch.randint(cfg.views + 1, (len(items),), generator=gen).tolist()
-    z = model.encoder(to_device(cache.inputs(items, cfg.encoder.needs, views), cfg.device))
+    mine = ranks.share(len(items))
+    encode = encoder or model.encoder
+    if mine.start < mine.stop:
+        z = encode(to_device(cache.inputs(items[mine], cfg.encoder.needs, views[mine]), cfg.device))
+    else:  # more ranks than NeRFs this step: this rank's forward takes part in DDP with no rows
+        z = encode(to_device(cache.inputs(items[:1], cfg.encoder.needs, views[:1]), cfg.device))[:0]
+    z = ranks.gather(z, len(items))
     parts: dict[str, torch.Tensor] = {}
     if cfg.uses_rendering:
         o, d, rgb, occ, empty = _rendering_batch(cache, items, cfg, gen)
@@ -315,8 +332,22 @@ def train(
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
     data = run_data(zoo, cfg)
-    with folder_lock(out):  # every refusal comes before: a refused command creates no folder
-        return _train(zoo, out, cfg, data, saved_encoder, progress or (lambda *_: None), cache_dir)
+    ranks = distributed.start(cfg.device)
+    try:
+        if ranks.world > 2 * cfg.objects_per_batch:
+            raise InputError(
+                f"torchrun started {ranks.world} processes; a step holds at most {2 * cfg.objects_per_batch}"
+                f" NeRFs to share ({cfg.objects_per_batch} objects x 2 architectures): use at most that many"
+            )
+        # every refusal comes before: a refused command creates no folder; rank 0 holds the lock
+        with folder_lock(out) if ranks.main else contextlib.nullcontext():
+            return _train(zoo, out, cfg, data, saved_encoder, progress or _quiet, cache_dir, ranks)
+    finally:
+        distributed.stop(ranks)
+
+
+def _quiet(*_) -> None:
+    pass
 
 
 def _resumed_config(out: Path, cfg: TrainConfig) -> tuple[TrainConfig, dict]:
@@ -344,9 +375,10 @@ def _train(
     saved_encoder: dict | None,
     progress: Callable[[str, int, int], None],
     cache_dir: Path | None,
+    ranks: Ranks,
 ) -> dict:
     """The training of `train`, its checks passed; ``saved_encoder``: the stored encoder config of the
-    run being resumed (None for a new run)."""
+    run being resumed (None for a new run). Rank 0 alone builds the cache and writes the run folder."""
     ckpt_dir = out / "checkpoints"
     cache = ZooCache(cache_dir or zoo / "cache")
     every = [
@@ -355,12 +387,13 @@ def _train(
         for v in group.values()
         for it in v.values()
     ]
-    for i, (it, views) in enumerate(every):  # build every input (and target) once, before the first step
+    for i, (it, views) in enumerate(every if ranks.main else []):  # every input (and target), once
         for view in range(views + 1):
             cache.inputs([it], cfg.encoder.needs, [view])
         if cfg.uses_rendering:
             cache.targets(it)
         progress("cache", i + 1, len(every))
+    ranks.barrier()
 
     torch.manual_seed(cfg.seed)
     model = Model(cfg).to(cfg.device)
@@ -370,9 +403,10 @@ def _train(
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, one_cycle(total))
     start_epoch, step, best = 0, 0, -math.inf
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    for folder in (out, ckpt_dir):  # temp files of checkpoint writes killed mid-way
-        sweep_temps(folder)
+    if ranks.main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (out, ckpt_dir):  # temp files of checkpoint writes killed mid-way
+            sweep_temps(folder)
     if saved_encoder is not None:
         state = load_resume(ckpt_dir / "resume.pt")
         if "parts" not in saved_encoder and state["epoch"] < cfg.epochs:
@@ -385,9 +419,10 @@ def _train(
         sched.load_state_dict(state["scheduler"])
         start_epoch, step = state["epoch"], state["step"]
         best = _best_score(cfg, ckpt_dir / "best.safetensors", state["best"])
-    else:
+    elif ranks.main:
         atomic_write_json(out / "config.json", {"train": cfg.to_dict(), "zoo": str(zoo)})
-    log = _Log(out, step)
+    encoder = DistributedDataParallel(model.encoder) if ranks.world > 1 else model.encoder
+    log = _Log(out, step) if ranks.main else None
 
     history: list[dict] = []
     for epoch in range(start_epoch, cfg.epochs):
@@ -400,7 +435,7 @@ def _train(
             members = batch_items(
                 data, order[b * cfg.objects_per_batch : (b + 1) * cfg.objects_per_batch], pair
             )
-            loss, parts = compute_loss(model, cache, members, cfg, gen)
+            loss, parts = compute_loss(model, cache, members, cfg, gen, ranks, encoder)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -417,8 +452,11 @@ def _train(
                 "lr": opt.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - t0,
             }
-            log.step(row)
-            progress("train", step, total)
+            if log:
+                log.step(row)
+                progress("train", step, total)
+        if not log:  # the other ranks go on to the next epoch; rank 0 validates and saves
+            continue
         metrics = validate(model, cache, data, cfg)
         log.validation(epoch + 1, step, metrics)
         history.append({"epoch": epoch + 1, **metrics})
@@ -439,7 +477,9 @@ def _train(
                 "best": best,
             },
         )
-    log.close()
+    if log:
+        log.close()
+    ranks.barrier()  # the last checkpoint is written
     _, meta = load_weights(ckpt_dir / "best.safetensors")
     return {"run": str(out), "epochs": cfg.epochs, "steps": step, "best": meta, "history": history}
 

@@ -1,0 +1,3 @@
+from nerfspace.cli import entry
+
+entry()
