@@ -318,3 +318,36 @@ def test_anomaly_map_cli_maps_a_part_writes_its_cloud_and_refuses_bad_input(tmp_
     assert "exists" in one_error_line(capsys, "anomaly", "map", part, other, "--out", tmp_path / "map.ply")
     assert ".ply" in one_error_line(capsys, "anomaly", "map", part, other, "--out", tmp_path / "map.txt")
     assert "map.ply" not in one_error_line(capsys, "anomaly", "map", tmp_path / "none.safetensors", other)
+
+
+def test_an_anomaly_model_fitted_with_maps_scores_by_defect_maps(tmp_path, capsys):
+    from helpers import one_error_line, run
+
+    data = Path(__file__).parents[1] / "src/nerfspace/demo_data/independent"
+    nerfs, encoder = data / "zoo/nerfs", data / "encoder.safetensors"
+    normals = [nerfs / f"mlp/airplane_{i:04d}.safetensors" for i in (1, 9)] + [
+        nerfs / f"hash/airplane_{i:04d}.safetensors" for i in (1, 9)
+    ]
+    model = tmp_path / "m.safetensors"
+    fit = ("anomaly", "fit", *normals, "--encoder", encoder, "--out", model, "--map", "--k", "1")
+    assert run(capsys, *fit, "--false-alarm", "0.5")[0] == 0
+    car = nerfs / "mlp/car_0007.safetensors"
+    code, out, err = run(
+        capsys, "anomaly", "score", model, normals[0], car, "--encoder", encoder, "--normals", nerfs, "--json"
+    )
+    assert code == 0, err
+    scored = json.loads(out)
+    itself, other = scored["parts"]
+    assert len(other["peak"]) == 3 and itself["score"] < 0.5 * other["score"]  # a normal maps onto itself
+    assert other["flagged"] and not itself["flagged"]
+    assert "--normals" in one_error_line(capsys, "anomaly", "score", model, car, "--encoder", encoder)
+    err = one_error_line(capsys, "anomaly", "score", model, car, "--encoder", encoder, "--normals", car)
+    assert "not among the files given" in err
+    plain = tmp_path / "plain.safetensors"
+    assert (
+        run(capsys, *fit[:6], "--encoder", encoder, "--out", plain, "--k", "1", "--false-alarm", "0.5")[0]
+        == 0
+    )
+    assert "--map" in one_error_line(
+        capsys, "anomaly", "score", plain, car, "--encoder", encoder, "--normals", car
+    )

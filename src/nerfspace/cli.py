@@ -745,11 +745,18 @@ def anomaly_fit(
     encoder: Path = typer.Option(None, "--encoder", help="Run folder or checkpoint to embed NeRFs with."),
     k: int = typer.Option(3, help="Nearest normals each score averages over."),
     false_alarm: float = typer.Option(0.05, help="Share of normals the threshold flags (leave-one-out)."),
+    by_map: bool = typer.Option(
+        False,
+        "--map",
+        help="Score by defect maps against the k nearest normals (found by the embeddings), not by embedding"
+        " distance; `anomaly score` then needs the normals' NeRF files (--normals).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
 ) -> None:
-    """Fit an anomaly model on normal parts: distance to the k nearest normals, and a threshold set from
-    the normals themselves at a stated false-alarm rate."""
+    """Fit an anomaly model on normal parts: distance to the k nearest normals (or, with --map, their
+    defect maps), and a threshold set from the normals themselves at a stated false-alarm rate."""
     from nerfspace.evaluation.anomaly import AnomalyConfig, KNNAnomaly
+    from nerfspace.evaluation.inspection import fit_map
 
     _check_output(out_file, [*inputs, *([encoder] if encoder else [])], overwrite)
     cfg = AnomalyConfig(k, false_alarm)
@@ -758,10 +765,20 @@ def anomaly_fit(
     if defective:
         raise InputError(f"the normals hold {len(defective)} defective parts, e.g. {defective[0]}")
     model = KNNAnomaly(cfg).fit(emb.vectors, [it["object"] for it in emb.items])
-    model.save(out_file, {"checkpoint": emb.checkpoint, "encoder": emb.encoder})
+    extra = {"checkpoint": emb.checkpoint, "encoder": emb.encoder}
+    threshold = model.threshold
+    if by_map:
+        bar = _progress()
+        try:
+            files, update = [Path(it["file"]) for it in emb.items], _bar_callback(bar, "mapping normals")
+            extra["map"] = fit_map(model, files, lambda done: update(done, len(files)))
+        finally:
+            bar.stop()
+        threshold = extra["map"]["threshold"]
+    model.save(out_file, extra)
     out.print(
-        f"{len(emb.items)} normal NeRFs, k={k}: threshold {model.threshold:.4f} "
-        f"(flags {false_alarm:.0%} of the normals, each left out) → {out_file}"
+        f"{len(emb.items)} normal NeRFs, k={k}{', defect maps' if by_map else ''}: threshold {threshold:.4f}"
+        f" (flags {false_alarm:.0%} of the normals, each left out) → {out_file}"
     )
 
 
@@ -774,28 +791,57 @@ def anomaly_score(
         help="An embeddings file of the same encoder, or zoos / NeRF files with --encoder.",
     ),
     encoder: Path = typer.Option(None, "--encoder", help="The model's encoder, to embed NeRFs with."),
+    normals: list[Path] = typer.Option(
+        None,
+        "--normals",
+        help="A model fitted with --map: a folder (a zoo, or any folder: every .safetensors in it) or a NeRF"
+        " file holding the normals, found again by their sha256; repeatable.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
 ) -> None:
     """Score parts against the normals of an anomaly model; flag those above its threshold."""
     from nerfspace.evaluation.anomaly import KNNAnomaly
+    from nerfspace.evaluation.inspection import check_map, find_normals, score_maps
 
     model, meta = KNNAnomaly.load(model_file)
+    fitted = None if "map" not in meta else check_map(meta["map"], len(model.normals), model_file)
+    if fitted and not normals:
+        raise InputError(f"{model_file}: scores by defect maps; give its normals' NeRF files with --normals")
+    if normals and not fitted:
+        raise InputError(f"{model_file}: scores by embeddings; --normals is for a model fitted with --map")
+    given = [f for n in normals or [] for f in (sorted(n.rglob("*.safetensors")) if n.is_dir() else [n])]
+    normal_files = find_normals(fitted, given) if fitted else []
     emb = _embedded(inputs, encoder, (model_file, meta))
-    scores = model.score_samples(emb.vectors)
+    threshold, extra = model.threshold, [{} for _ in emb.items]
+    if fitted is None:
+        scores = model.score_samples(emb.vectors)
+    else:
+        bar = _progress()
+        try:
+            update = _bar_callback(bar, "mapping parts")
+            parts = [Path(it["file"]) for it in emb.items]
+            maps = score_maps(model, normal_files, emb.vectors, parts, lambda d: update(d, len(parts)))
+        finally:
+            bar.stop()
+        threshold, scores = fitted["threshold"], [m.score() for m in maps]
+        extra = [{"peak": [round(float(v), 6) for v in m.peak()]} for m in maps]
     rows = [
-        {"file": it["file"], "object": it["object"], "score": float(s), "flagged": bool(s > model.threshold)}
-        for it, s in zip(emb.items, scores, strict=True)
+        {"file": it["file"], "object": it["object"], "score": float(s), "flagged": bool(s > threshold), **e}
+        for it, s, e in zip(emb.items, scores, extra, strict=True)
     ]
     if as_json:
-        _emit_json({"threshold": model.threshold, "parts": rows})
+        _emit_json({"threshold": threshold, "parts": rows})
         return
     flagged = sum(r["flagged"] for r in rows)
-    table = Table("file", "score", "flagged", title=f"{flagged} of {len(rows)} parts flagged")
+    peak = ("largest departure (part's frame)",) if fitted else ()
+    table = Table("file", "score", "flagged", *peak, title=f"{flagged} of {len(rows)} parts flagged")
     for r in rows:
-        table.add_row(r["file"], f"{r['score']:.4f}", "yes" if r["flagged"] else "")
+        where = (", ".join(f"{v:.3f}" for v in r["peak"]),) if fitted else ()
+        table.add_row(r["file"], f"{r['score']:.4f}", "yes" if r["flagged"] else "", *where)
     out.print(table)
+    by = "defect maps, " if fitted else ""
     out.print(
-        f"threshold {model.threshold:.4f} (k={model.config.k}, false-alarm rate {model.config.false_alarm:g})"
+        f"threshold {threshold:.4f} ({by}k={model.config.k}, false-alarm rate {model.config.false_alarm:g})"
     )
 
 

@@ -18,11 +18,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from nerfspace.cache import file_hash
 from nerfspace.defect_map import DefectMap, Shape, defect_map
 from nerfspace.embeddings import Embeddings
 from nerfspace.errors import InputError
@@ -97,21 +99,10 @@ def map_results(
     ref, test = _split(rows, cfg)
     knn = KNNAnomaly(cfg.anomaly).fit(emb.vectors[ref], [rows[i].object for i in ref])
     _, nearest = knn.kneighbors(emb.vectors[test])
-    shapes: dict[int, Shape] = {}  # each reference normal read once, however many parts it is near
-
-    def shape(i: int) -> Shape:
-        if i not in shapes:
-            shapes[i] = nerf_shape(load_nerf(rows[ref[i]].file))
-        return shapes[i]
-
-    start, done, total = time.perf_counter(), 0, len(ref) + len(test)
-    left_out = []
-    for i, near in enumerate(knn.left_out):
-        left_out.append(defect_map(shape(i), [shape(j) for j in near]).score())
-        done += 1
-        if progress:
-            progress(done, total)
-    scores, located = [], []
+    shape = _shapes(lambda i: rows[ref[i]].file)
+    start, total = time.perf_counter(), len(ref) + len(test)
+    threshold = map_threshold(knn, shape, lambda done: progress and progress(done, total))
+    done, scores, located = len(ref), [], []
     for i, near in zip(test, nearest, strict=True):
         nerf = load_nerf(rows[i].file)
         m = defect_map(nerf_shape(nerf), [shape(j) for j in near])
@@ -126,9 +117,89 @@ def map_results(
         if progress:
             progress(done, total)
     seconds = (time.perf_counter() - start) / total
-    threshold = threshold_at(np.array(left_out), cfg.anomaly.false_alarm)
     out = _tables([rows[i] for i in test], np.array(scores), threshold, cfg, len(ref))
     return out | {"localisation": _localisation_tables(located), "seconds_per_map": seconds}
+
+
+def map_threshold(
+    knn: KNNAnomaly, shape: Callable[[int], Shape], done: Callable[[int], None] | None = None
+) -> float:
+    """The defect-map score above which the model's false-alarm share of its normals lie, each normal
+    (``shape(i)``, row i of the fitted normals) mapped against its nearest normals of other objects."""
+    scores = []
+    for i, near in enumerate(knn.left_out):
+        scores.append(defect_map(shape(i), [shape(j) for j in near]).score())
+        if done:
+            done(i + 1)
+    return threshold_at(np.array(scores), knn.config.false_alarm)
+
+
+def fit_map(knn: KNNAnomaly, files: list[Path], done: Callable[[int], None] | None = None) -> dict:
+    """The map part of an anomaly model fitted on the NeRF ``files`` of its normals (row order): the
+    threshold of `map_threshold` and each normal's sha256, by which `find_normals` finds its file again."""
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise InputError(f"{missing[0]}: scoring by defect maps needs the normals' NeRF files")
+    shapes = _shapes(lambda i: files[i])
+    return {"threshold": map_threshold(knn, shapes, done), "normals": [file_hash(f) for f in files]}
+
+
+def check_map(fitted: object, normals: int, source: Path) -> dict:
+    """The map part of a stored anomaly model, checked: a finite threshold and one sha256 per normal."""
+    ok = (
+        isinstance(fitted, dict)
+        and isinstance(fitted.get("threshold"), float)
+        and np.isfinite(fitted["threshold"])
+        and isinstance(fitted.get("normals"), list)
+        and len(fitted["normals"]) == normals
+        and all(isinstance(d, str) and len(d) == 64 for d in fitted["normals"])
+    )
+    if not ok:
+        raise InputError(f"{source}: its defect-map part needs a finite threshold and a sha256 per normal")
+    return fitted
+
+
+def find_normals(fitted: dict, files: list[Path]) -> list[Path]:
+    """The NeRF file of each of a map model's normals (row order), found among ``files`` by sha256."""
+    by_digest = {file_hash(f): Path(f) for f in files}
+    lost = [d for d in fitted["normals"] if d not in by_digest]
+    if lost:
+        raise InputError(
+            f"{len(lost)} of the model's {len(fitted['normals'])} normals are not among the files given with"
+            f" --normals (the NeRF files it was fitted on; sha256 {lost[0][:12]}...)"
+        )
+    return [by_digest[d] for d in fitted["normals"]]
+
+
+def score_maps(
+    knn: KNNAnomaly,
+    normals: list[Path],
+    x: torch.Tensor,
+    parts: list[Path],
+    done: Callable[[int], None] | None = None,
+) -> list[DefectMap]:
+    """Each part's defect map (its embedding a row of ``x``, its NeRF file in ``parts``) against its
+    nearest normals (their NeRF files ``normals``, in the model's row order)."""
+    _, nearest = knn.kneighbors(x)
+    shape = _shapes(lambda i: normals[i])
+    maps = []
+    for i, (file, near) in enumerate(zip(parts, nearest, strict=True)):
+        maps.append(defect_map(nerf_shape(load_nerf(file)), [shape(j) for j in near]))
+        if done:
+            done(i + 1)
+    return maps
+
+
+def _shapes(file: Callable[[int], Path]) -> Callable[[int], Shape]:
+    """Normal i's shape, read from ``file(i)`` once however many parts it is near."""
+    cache: dict[int, Shape] = {}
+
+    def shape(i: int) -> Shape:
+        if i not in cache:
+            cache[i] = nerf_shape(load_nerf(file(i)))
+        return cache[i]
+
+    return shape
 
 
 def _localisation_tables(rows: list[dict]) -> dict:
