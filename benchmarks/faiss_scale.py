@@ -76,7 +76,7 @@ def _gallery(folder: Path, base: Embeddings, basis: torch.Tensor, rows: int, sha
             file, Embeddings(_draw(base, basis, part, seed=i), items, base.encoder, base.checkpoint)
         )
         shards.append((file, len(part)))
-    write_shard_list(folder, shards, base.encoder, base.checkpoint)
+    write_shard_list(folder, shards, base.encoder, base.checkpoint, base.vectors.shape[1])
 
 
 def _latency_ms(index: faiss.Index, queries: np.ndarray, k: int) -> float:

@@ -51,7 +51,7 @@ def _shards(folder, sizes=(300, 250, 350)):
         shards.append((shard_file(folder, i), n))
         blocks.append(x)
         offset += n
-    write_shard_list(folder, shards, {"embed_dim": DIM}, "0" * 64)
+    write_shard_list(folder, shards, {"embed_dim": DIM}, "0" * 64, DIM)
     return torch.cat(blocks)
 
 
@@ -113,6 +113,7 @@ def test_a_shard_folder_that_changed_or_lies_is_refused(tmp_path):
     refused(lambda m: m["shards"][1].__setitem__("rows", 250.0), "positive integer")
     refused(lambda m: m["shards"][1].__setitem__("sha256", "0" * 64), "changed since")
     refused(lambda m: m.__setitem__("shards", []), "not a nerfspace shard list")
+    refused(lambda m: m.__setitem__("dim", "16"), "not a nerfspace shard list")
     (tmp_path / "g" / SHARD_LIST).write_text(json.dumps(listing))
     listing["shards"][2]["rows"] = 349  # a listing whose rows disagree with its shard
     (tmp_path / "g" / SHARD_LIST).write_text(json.dumps(listing))

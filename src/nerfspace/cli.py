@@ -604,12 +604,13 @@ def _check_shard_output(folder: Path, inputs: list[Path], overwrite: bool) -> No
     with ``--overwrite``; never over a folder holding anything else."""
     from nerfspace.atomic import TEMP_PREFIX
     from nerfspace.embeddings import SHARD_LIST, SHARD_NAME
+    from nerfspace.index import index_path
 
     _check_output(folder, inputs, overwrite=True, folder=True)
     if not folder.is_dir():
         return
     names = [p.name for p in folder.iterdir()]
-    ours = {SHARD_LIST, "index.faiss"}
+    ours = {SHARD_LIST, index_path(folder).name}
     foreign = [n for n in names if not (n in ours or SHARD_NAME.match(n) or n.startswith(TEMP_PREFIX))]
     if foreign:
         raise InputError(

@@ -93,12 +93,13 @@ def shard_holds(file: Path, items: list[dict], checkpoint: str) -> bool:
 
 
 def write_shard_list(
-    folder: Path, shards: Sequence[tuple[Path, int]], encoder: dict, checkpoint: str
+    folder: Path, shards: Sequence[tuple[Path, int]], encoder: dict, checkpoint: str, dim: int
 ) -> None:
-    """Write ``shards.json`` for the shards (file, rows) of ``folder``, in order: the folder is complete."""
+    """Write ``shards.json`` for the shards (file, rows) of ``folder``, in order, their embeddings ``dim``
+    wide: the folder is complete."""
     entries = [{"file": f.name, "rows": rows, "sha256": file_hash(f)} for f, rows in shards]
-    listing = {"format": SHARDS_FORMAT, "encoder": encoder, "checkpoint": checkpoint, "shards": entries}
-    atomic_write_json(Path(folder) / SHARD_LIST, listing)
+    listing = {"format": SHARDS_FORMAT, "encoder": encoder, "checkpoint": checkpoint, "dim": dim}
+    atomic_write_json(Path(folder) / SHARD_LIST, listing | {"shards": entries})
 
 
 @dataclass(frozen=True)
@@ -124,21 +125,27 @@ class StoredEmbeddings:
         return sum(s.rows for s in self.shards)
 
     def blocks(self) -> Iterator[tuple[Shard, Embeddings]]:
-        """Each shard with its embeddings, in order; a shard that disagrees with the listing is refused."""
+        """Each shard with its embeddings, in order."""
         for shard in self.shards:
-            emb = load_embeddings(shard.file)
-            if (emb.checkpoint, emb.vectors.shape) != (self.checkpoint, (shard.rows, self.dim)):
-                raise InputError(f"{shard.file}: disagrees with {self.path}'s shard list; embed again")
-            yield shard, emb
+            yield shard, self._load(shard)
 
     def vectors(self, rows: Sequence[int]) -> torch.Tensor:
-        """The embeddings of gallery ``rows`` [len(rows), dim], in the order given."""
+        """The embeddings of gallery ``rows`` [len(rows), dim], in the order given; only the shards that
+        hold them are read."""
         rows = torch.as_tensor(rows, dtype=torch.long)
         out = torch.empty(len(rows), self.dim)
-        for shard, emb in self.blocks():
+        for shard in self.shards:
             inside = (rows >= shard.offset) & (rows < shard.offset + shard.rows)
-            out[inside] = emb.vectors[rows[inside] - shard.offset]
+            if inside.any():
+                out[inside] = self._load(shard).vectors[rows[inside] - shard.offset]
         return out
+
+    def _load(self, shard: Shard) -> Embeddings:
+        """A shard's embeddings; one that disagrees with the listing is refused."""
+        emb = load_embeddings(shard.file)
+        if (emb.checkpoint, emb.vectors.shape) != (self.checkpoint, (shard.rows, self.dim)):
+            raise InputError(f"{shard.file}: disagrees with {self.path}'s shard list; embed again")
+        return emb
 
     def items(self, rows: Sequence[int]) -> list[dict]:
         """The items of gallery ``rows``, in the order given; only the shards that hold them are read."""
@@ -168,11 +175,12 @@ def open_embeddings(path: Path) -> StoredEmbeddings:
         entries = listing["shards"]
         ok = listing["format"] == SHARDS_FORMAT and isinstance(entries, list) and entries
         ok = ok and isinstance(listing["encoder"], dict) and isinstance(listing["checkpoint"], str)
+        ok = ok and type(listing["dim"]) is int and listing["dim"] >= 1
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(f"{listing_file}: not a readable shard list ({e})") from e
     if not ok:
         raise InputError(f"{listing_file}: not a nerfspace shard list")
-    shards, offset, dim = [], 0, None
+    shards, offset = [], 0
     for e in entries:
         name, rows, digest = (e.get(k) if isinstance(e, dict) else None for k in ("file", "rows", "sha256"))
         if not (isinstance(name, str) and SHARD_NAME.match(name)):
@@ -182,10 +190,13 @@ def open_embeddings(path: Path) -> StoredEmbeddings:
         file = path / name
         if not file.is_file() or file.is_symlink() or file_hash(file) != digest:
             raise InputError(f"{file}: missing or changed since {SHARD_LIST} was written; embed again")
-        if dim is None:
-            dim = load_embeddings(file).vectors.shape[1]
         shards.append(Shard(file, rows, offset))
         offset += rows
     return StoredEmbeddings(
-        path, tuple(shards), listing["encoder"], listing["checkpoint"], dim, file_hash(listing_file)
+        path,
+        tuple(shards),
+        listing["encoder"],
+        listing["checkpoint"],
+        listing["dim"],
+        file_hash(listing_file),
     )

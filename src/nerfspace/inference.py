@@ -107,7 +107,7 @@ class Encoder:
             done += len(tasks[i][2])
             if progress:
                 progress(done, len(todo))
-        write_shard_list(folder, shards, self.composition.to_dict(), self.checkpoint)
+        write_shard_list(folder, shards, self.composition.to_dict(), self.checkpoint, self.composition.width)
         return open_embeddings(folder)
 
     @torch.no_grad()

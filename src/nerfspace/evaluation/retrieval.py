@@ -128,7 +128,7 @@ def _tune(index: EmbeddingIndex, recall: Callable[[], float], target: float) -> 
 
 def _knob_values(index: EmbeddingIndex) -> list[int | None]:
     if index.search_parameter == "nprobe":
-        return [2**i for i in range(int(np.log2(index.ivf_lists)) + 1)] + [index.ivf_lists]
+        return sorted({2**i for i in range(int(np.log2(index.ivf_lists)) + 1)} | {index.ivf_lists})
     if index.search_parameter == "efSearch":
         return [2**i for i in range(4, 13)]
     return [None]
