@@ -94,12 +94,22 @@ def shard_holds(file: Path, items: list[dict], checkpoint: str) -> bool:
 
 def write_shard_list(
     folder: Path, shards: Sequence[tuple[Path, int]], encoder: dict, checkpoint: str, dim: int
-) -> None:
+) -> StoredEmbeddings:
     """Write ``shards.json`` for the shards (file, rows) of ``folder``, in order, their embeddings ``dim``
-    wide: the folder is complete."""
+    wide: the folder is complete. Returns it as `open_embeddings` would (its shards just hashed)."""
     entries = [{"file": f.name, "rows": rows, "sha256": file_hash(f)} for f, rows in shards]
     listing = {"format": SHARDS_FORMAT, "encoder": encoder, "checkpoint": checkpoint, "dim": dim}
     atomic_write_json(Path(folder) / SHARD_LIST, listing | {"shards": entries})
+    source = file_hash(Path(folder) / SHARD_LIST)
+    return StoredEmbeddings(Path(folder), _laid_out(shards), encoder, checkpoint, dim, source)
+
+
+def _laid_out(shards: Sequence[tuple[Path, int]]) -> tuple[Shard, ...]:
+    """Shards (file, rows) in gallery order with their first rows' offsets."""
+    offsets = [0]
+    for _, rows in shards:
+        offsets.append(offsets[-1] + rows)
+    return tuple(Shard(Path(f), rows, o) for (f, rows), o in zip(shards, offsets, strict=False))
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ def open_embeddings(path: Path) -> StoredEmbeddings:
         raise InputError(f"{listing_file}: not a readable shard list ({e})") from e
     if not ok:
         raise InputError(f"{listing_file}: not a nerfspace shard list")
-    shards, offset = [], 0
+    shards = []
     for e in entries:
         name, rows, digest = (e.get(k) if isinstance(e, dict) else None for k in ("file", "rows", "sha256"))
         if not (isinstance(name, str) and SHARD_NAME.match(name)):
@@ -190,11 +200,10 @@ def open_embeddings(path: Path) -> StoredEmbeddings:
         file = path / name
         if not file.is_file() or file.is_symlink() or file_hash(file) != digest:
             raise InputError(f"{file}: missing or changed since {SHARD_LIST} was written; embed again")
-        shards.append(Shard(file, rows, offset))
-        offset += rows
+        shards.append((file, rows))
     return StoredEmbeddings(
         path,
-        tuple(shards),
+        _laid_out(shards),
         listing["encoder"],
         listing["checkpoint"],
         listing["dim"],

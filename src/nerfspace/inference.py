@@ -18,7 +18,6 @@ from nerfspace.embeddings import (
     SHARD_LIST,
     Embeddings,
     StoredEmbeddings,
-    open_embeddings,
     save_embeddings,
     shard_file,
     shard_holds,
@@ -107,8 +106,9 @@ class Encoder:
             done += len(tasks[i][2])
             if progress:
                 progress(done, len(todo))
-        write_shard_list(folder, shards, self.composition.to_dict(), self.checkpoint, self.composition.width)
-        return open_embeddings(folder)
+        return write_shard_list(
+            folder, shards, self.composition.to_dict(), self.checkpoint, self.composition.width
+        )
 
     @torch.no_grad()
     def _embed(
